@@ -1,0 +1,49 @@
+"""Device and precision choice: the fastest that still converges, picked automatically."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+
+@functools.lru_cache(maxsize=None)
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but no CUDA GPU is available; use 'auto'")
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError("device 'mps' was asked for but Apple MPS is not available; use 'auto'")
+    return torch.device(requested)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with native bf16 matmul (AVX512-BF16 or AMX), where oneDNN runs bf16 fast."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def pick_precision(requested: str, device: torch.device) -> torch.dtype:
+    """The compute dtype of the VGG forward pass. The image and the losses stay float32.
+
+    auto: bf16 on CPUs with native bf16 (measured in bench/: faster, same final losses);
+    bf16 on CUDA GPUs that support it; float32 elsewhere (MPS autocast is still patchy).
+    """
+    table = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if requested != "auto":
+        dtype = table[requested]
+        if device.type == "cpu" and dtype == torch.float16:
+            raise RuntimeError("precision 'fp16' is for GPUs; on the CPU use 'bf16' or 'fp32'")
+        return dtype
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return torch.bfloat16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32

@@ -1,0 +1,299 @@
+"""Gatys et al. (2015) neural style transfer, coarse to fine.
+
+The image itself is optimised so that its VGG19 features match the content image at one deep
+layer and the Gram matrices of the style images at several layers. Work starts at a small
+size, where steps are cheap, and the result is upsampled to seed each larger size.
+
+Loss normalisation (so one set of default weights works at every size and for both weight
+sources): Gram matrices are divided by the number of positions, which makes them independent
+of image size; every term is divided by the magnitude of its own target, which makes them
+independent of the feature scale of the weights (Caffe features are ~50x torchvision's).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from nst import images
+from nst.device import pick_device, pick_precision
+from nst.errors import Cancelled, NSTError, OutOfMemory
+from nst.images import ImageInput
+from nst.params import Params
+from nst.vgg import VGG19Features, load_vgg19
+
+# Below this long edge VGG's deepest layers see almost nothing: coarser scales are dropped.
+MIN_SCALE_SIZE = 64
+# With all user weights at 1, these make style and content pull about equally hard.
+STYLE_GAIN = 2.0
+TV_GAIN = 0.05
+
+
+@dataclass
+class Progress:
+    """What a progress callback receives after every optimiser step."""
+
+    scale: int  # 1-based index of the current scale
+    scales: int
+    width: int  # working size of this scale
+    height: int
+    step: int  # steps done, over all scales
+    steps: int  # steps in the whole run
+    loss: float
+    elapsed: float  # seconds since the run started
+    eta: Optional[float]  # seconds left, estimated from the work done (None at first)
+    _image: Optional[torch.Tensor] = None
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.steps if self.steps else 1.0
+
+    def preview(self) -> Image.Image:
+        """The current state as an RGB image at this scale's working size."""
+        return images.to_image(self._image)
+
+
+ProgressCallback = Callable[[Progress], None]
+CancelFlag = Union[threading.Event, Callable[[], bool], None]
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrix divided by the number of positions: (N, C, H, W) -> (N, C, C)."""
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w).float()
+    return flat @ flat.transpose(1, 2) / (h * w)
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of neighbouring pixels, in 0..1 units."""
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return (dx.pow(2).mean() + dy.pow(2).mean()) / 255.0**2
+
+
+def schedule(params: Params, width: int, height: int) -> list[tuple[int, int, int]]:
+    """(width, height, iterations) per scale, coarse to fine.
+
+    Each scale halves the long edge; a coarser scale gets twice the iterations of the next
+    finer one, which still costs half as much since it has a quarter of the pixels.
+    """
+    long_edge = max(width, height)
+    out = []
+    for level in range(params.scales):
+        edge = round(long_edge / 2**level)
+        if level and edge < MIN_SCALE_SIZE:
+            break
+        w = max(1, round(width * edge / long_edge))
+        h = max(1, round(height * edge / long_edge))
+        out.append((w, h, params.final_iterations * 2**level))
+    return out[::-1]
+
+
+def _is_cancelled(cancel: CancelFlag) -> bool:
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    return bool(cancel())
+
+
+class _Objective:
+    """Content + style + TV loss of one scale, with the targets computed once."""
+
+    def __init__(
+        self,
+        model: VGG19Features,
+        params: Params,
+        content: torch.Tensor,
+        styles: list[torch.Tensor],
+        blend: list[float],
+        dtype: torch.dtype,
+    ):
+        self.model = model
+        self.params = params
+        self.dtype = dtype
+        self.layers = sorted(set(params.style_layers) | {params.content_layer})
+        layer_weights = params.style_layer_weights or [1.0] * len(params.style_layers)
+        total = sum(layer_weights)
+        self.layer_weights = {n: w / total for n, w in zip(params.style_layers, layer_weights)}
+        with torch.no_grad():
+            target = self._features(content)[params.content_layer].float()
+            self.content_target = target
+            self.content_norm = target.pow(2).mean().clamp_min(1e-8)
+            grams: dict[str, torch.Tensor] = {}
+            for style, weight in zip(styles, blend):
+                feats = self._features(style)
+                for name in params.style_layers:
+                    g = gram(feats[name]) * weight
+                    grams[name] = grams[name] + g if name in grams else g
+            self.style_targets = grams
+            self.style_norms = {n: g.pow(2).mean().clamp_min(1e-8) for n, g in grams.items()}
+
+    def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        device_type = image.device.type
+        enabled = self.dtype != torch.float32
+        with torch.autocast(device_type, dtype=self.dtype, enabled=enabled):
+            return self.model(image, self.layers)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        p = self.params
+        feats = self._features(image)
+        content = (feats[p.content_layer].float() - self.content_target).pow(2).mean()
+        loss = p.content_weight * content / self.content_norm
+        style = image.new_zeros(())
+        for name, weight in self.layer_weights.items():
+            diff = gram(feats[name]) - self.style_targets[name]
+            style = style + weight * diff.pow(2).mean() / self.style_norms[name]
+        loss = loss + p.style_weight * STYLE_GAIN * style
+        if p.tv_weight:
+            loss = loss + p.tv_weight * TV_GAIN * tv_loss(image)
+        return loss
+
+
+def _resize(tensor: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    if tensor.shape[-2:] == (height, width):
+        return tensor
+    shrinking = width < tensor.shape[-1]
+    out = F.interpolate(tensor, (height, width), mode="bicubic", align_corners=False, antialias=shrinking)
+    return out.clamp(0, 255)
+
+
+def stylize(
+    content: ImageInput,
+    styles: Union[ImageInput, Sequence[ImageInput]],
+    params: Union[Params, dict, None] = None,
+    *,
+    mask: Optional[ImageInput] = None,
+    progress: Optional[ProgressCallback] = None,
+    cancel: CancelFlag = None,
+    max_pixels: int = images.DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """Repaint `content` in the style of `styles`; returns an image of the content's size.
+
+    content, styles, mask: file paths or PIL images. RGBA content gives an RGBA result with
+    the original alpha; a mask (L, 0..255, content's size) blends result (255) and original.
+    progress: called after every step with a Progress. cancel: a threading.Event or a
+    callable; when set, the run stops within one step and raises Cancelled.
+    """
+    params = Params.from_dict(params) if isinstance(params, dict) or params is None else params
+    style_list = [styles] if isinstance(styles, (str, Image.Image)) or hasattr(styles, "__fspath__") else list(styles)
+    if not style_list:
+        raise NSTError("at least one style image is needed")
+    blend = params.style_blend or [1.0] * len(style_list)
+    if len(blend) != len(style_list):
+        from nst.errors import ParamsError
+
+        raise ParamsError(
+            "style_blend", f"has {len(blend)} weights but there are {len(style_list)} style images"
+        )
+    blend = [b / sum(blend) for b in blend]
+
+    content_image = images.open_image(content, "content image", max_pixels)
+    content_rgb, alpha = images.split_alpha(content_image)
+    style_images = [
+        images.split_alpha(images.open_image(s, f"style image {i + 1}", max_pixels))[0]
+        for i, s in enumerate(style_list)
+    ]
+    mask_image = images.prepare_mask(mask, content_rgb.size, max_pixels)
+
+    try:
+        result = _optimise(params, content_rgb, style_images, blend, progress, cancel)
+    except torch.OutOfMemoryError as exc:
+        raise OutOfMemory(
+            f"out of memory at size {params.working_size}: use a smaller size or the CPU"
+        ) from exc
+
+    out = images.to_image(result)
+    if out.size != content_rgb.size:
+        out = out.resize(content_rgb.size, Image.Resampling.LANCZOS)
+    if params.preserve_colors == "luminance":
+        # Done at full resolution so colour edges stay as sharp as in the original.
+        lum = images.luminance_only(images.to_tensor(out), images.to_tensor(content_rgb))
+        out = images.to_image(lum)
+    return images.restore_alpha_and_mask(out, content_rgb, alpha, mask_image)
+
+
+def _optimise(
+    params: Params,
+    content_rgb: Image.Image,
+    style_images: list[Image.Image],
+    blend: list[float],
+    progress: Optional[ProgressCallback],
+    cancel: CancelFlag,
+) -> torch.Tensor:
+    device = pick_device(params.device)
+    dtype = pick_precision(params.precision, device)
+    model = load_vgg19(params.weights, params.pooling, device)
+    torch.manual_seed(params.seed)
+    generator = torch.Generator().manual_seed(params.seed)
+
+    work = images.resize_long_edge(content_rgb, params.working_size)
+    plan = schedule(params, *work.size)
+    total_steps = sum(n for _, _, n in plan)
+    total_work = sum(w * h * n for w, h, n in plan)
+    start, done_steps, done_work = time.perf_counter(), 0, 0.0
+    image: Optional[torch.Tensor] = None
+
+    for index, (w, h, iterations) in enumerate(plan):
+        content_t = images.to_tensor(images.resize_long_edge(content_rgb, max(w, h))).to(device)
+        style_size = max(16, round(max(w, h) * params.style_scale))
+        style_ts = [images.to_tensor(images.resize_long_edge(s, style_size)).to(device) for s in style_images]
+        if params.preserve_colors == "histogram":
+            style_ts = [images.match_colors(s, content_t) for s in style_ts]
+        objective = _Objective(model, params, content_t, style_ts, blend, dtype)
+        del style_ts
+
+        if image is None:
+            if params.init == "noise":
+                noise = torch.randn(content_t.shape, generator=generator) * 40 + 128
+                image = noise.to(device).clamp(0, 255)
+            else:
+                image = content_t.clone()
+        else:
+            image = _resize(image, w, h)
+        image = image.detach().contiguous().requires_grad_(True)
+        optimizer = _make_optimizer(params, image)
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            loss = objective(image)
+            loss.backward()
+            return loss
+
+        for _ in range(iterations):
+            if _is_cancelled(cancel):
+                raise Cancelled("cancelled")
+            loss = optimizer.step(closure)
+            with torch.no_grad():
+                image.clamp_(0, 255)
+            done_steps += 1
+            done_work += w * h
+            if progress is not None:
+                elapsed = time.perf_counter() - start
+                eta = elapsed / done_work * (total_work - done_work) if done_steps >= 3 else None
+                progress(
+                    Progress(
+                        scale=index + 1, scales=len(plan), width=w, height=h,
+                        step=done_steps, steps=total_steps, loss=float(loss), elapsed=elapsed,
+                        eta=eta, _image=image.detach(),
+                    )
+                )
+        del objective, optimizer
+    assert image is not None
+    return image.detach()
+
+
+def _make_optimizer(params: Params, image: torch.Tensor) -> torch.optim.Optimizer:
+    if params.optimizer == "adam":
+        return torch.optim.Adam([image], lr=params.learning_rate)
+    # One closure evaluation per step keeps progress and cancel at one-step granularity;
+    # the history carries across steps, so this is ordinary L-BFGS.
+    return torch.optim.LBFGS(
+        [image], lr=1.0, max_iter=1, history_size=50, tolerance_grad=0.0, tolerance_change=0.0
+    )

@@ -1,0 +1,177 @@
+"""Parameters of a style-transfer run: one validated object shared by the API, CLI and server.
+
+Every field has a default, a type and an allowed range. `Params.from_dict` refuses unknown
+keys and says which field is wrong and what is allowed, so the CLI and the HTTP server can
+pass the message straight to the person who made the mistake.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from nst.errors import ParamsError
+
+# Quality presets set the working size and the iterations at the finest scale.
+# Coarser scales get more iterations (see engine.schedule), where each one is cheap.
+PRESETS: dict[str, dict[str, int]] = {
+    "draft": {"size": 256, "iterations": 60},
+    "normal": {"size": 512, "iterations": 80},
+    "high": {"size": 1024, "iterations": 100},
+}
+DEFAULT_QUALITY = "normal"
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "quality": tuple(PRESETS),
+    "optimizer": ("lbfgs", "adam"),
+    "init": ("content", "noise"),
+    "preserve_colors": ("none", "luminance", "histogram"),
+    "pooling": ("max", "avg"),
+    "device": ("auto", "cpu", "cuda", "mps"),
+    "precision": ("auto", "fp32", "bf16", "fp16"),
+}
+
+# (min, max) inclusive for numeric fields.
+RANGES: dict[str, tuple[float, float]] = {
+    "size": (32, 8192),
+    "iterations": (1, 10000),
+    "scales": (1, 6),
+    "content_weight": (0.0, 1e6),
+    "style_weight": (0.0, 1e6),
+    "tv_weight": (0.0, 1e6),
+    "style_scale": (0.1, 4.0),
+    "learning_rate": (1e-4, 100.0),
+    "seed": (0, 2**32 - 1),
+    "style_blend_item": (0.0, 1e6),
+}
+
+
+@dataclass
+class Params:
+    """Settings of one run. `None` for size/iterations means: take it from `quality`."""
+
+    quality: str = DEFAULT_QUALITY
+    size: Optional[int] = None  # long edge of the working resolution, in pixels
+    iterations: Optional[int] = None  # optimiser steps at the finest scale
+    scales: int = 3  # coarse-to-fine levels (1 = single scale)
+    content_weight: float = 1.0
+    style_weight: float = 1.0
+    tv_weight: float = 1.0
+    style_scale: float = 1.0  # size of the style image relative to the working size
+    style_blend: Optional[list[float]] = None  # one weight per style image; default equal
+    preserve_colors: str = "none"
+    init: str = "content"
+    optimizer: str = "lbfgs"
+    learning_rate: float = 2.0  # Adam only, in 0..255 pixel units
+    pooling: str = "max"
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    weights: str = "caffe"  # "caffe", "torchvision" or a path to a VGG19 state dict
+    content_layer: str = "conv4_2"
+    style_layers: list[str] = field(
+        default_factory=lambda: ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+    )
+    style_layer_weights: Optional[list[float]] = None  # default equal
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Optional[dict[str, Any]]) -> "Params":
+        """Build from a plain dict (JSON, CLI); unknown keys are an error, not ignored."""
+        data = dict(data or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ParamsError(
+                unknown[0], f"unknown parameter; known parameters are: {', '.join(sorted(known))}"
+            )
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "Params":
+        return dataclasses.replace(self, **changes)
+
+    # -- derived values -------------------------------------------------------------------
+    @property
+    def working_size(self) -> int:
+        return self.size if self.size is not None else PRESETS[self.quality]["size"]
+
+    @property
+    def final_iterations(self) -> int:
+        if self.iterations is not None:
+            return self.iterations
+        return PRESETS[self.quality]["iterations"]
+
+    # -- validation ---------------------------------------------------------------------
+    def validate(self) -> None:
+        for name, choices in CHOICES.items():
+            value = getattr(self, name)
+            if value not in choices:
+                raise ParamsError(name, f"must be one of {', '.join(choices)} (got {value!r})")
+        for name in ("size", "iterations", "scales", "seed"):
+            value = getattr(self, name)
+            if value is None and name in ("size", "iterations"):
+                continue
+            _check_int(name, value)
+            _check_range(name, value)
+        for name in ("content_weight", "style_weight", "tv_weight", "style_scale", "learning_rate"):
+            value = getattr(self, name)
+            _check_number(name, value)
+            setattr(self, name, float(value))
+            _check_range(name, value)
+        if not isinstance(self.weights, str) or not self.weights:
+            raise ParamsError("weights", "must be 'caffe', 'torchvision' or a path to a file")
+        from nst.vgg import LAYER_NAMES  # local: vgg imports torch, params should stay light
+
+        if self.content_layer not in LAYER_NAMES:
+            raise ParamsError("content_layer", f"must be one of {', '.join(LAYER_NAMES)}")
+        if not isinstance(self.style_layers, list) or not self.style_layers:
+            raise ParamsError("style_layers", "must be a non-empty list of layer names")
+        for layer in self.style_layers:
+            if layer not in LAYER_NAMES:
+                raise ParamsError(
+                    "style_layers", f"unknown layer {layer!r}; use {', '.join(LAYER_NAMES)}"
+                )
+        self.style_layer_weights = _check_weights(
+            "style_layer_weights", self.style_layer_weights, len(self.style_layers)
+        )
+        self.style_blend = _check_weights("style_blend", self.style_blend, None)
+
+
+def _check_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ParamsError(name, f"must be a whole number (got {value!r})")
+
+
+def _check_number(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ParamsError(name, f"must be a number (got {value!r})")
+
+
+def _check_range(name: str, value: float) -> None:
+    low, high = RANGES[name]
+    if not low <= value <= high:
+        raise ParamsError(name, f"must be between {low:g} and {high:g} (got {value!r})")
+
+
+def _check_weights(name: str, values: Any, length: Optional[int]) -> Optional[list[float]]:
+    if values is None:
+        return None
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ParamsError(name, "must be a non-empty list of numbers")
+    if length is not None and len(values) != length:
+        raise ParamsError(name, f"must have {length} entries, one per layer (got {len(values)})")
+    low, high = RANGES["style_blend_item"]
+    for value in values:
+        _check_number(name, value)
+        if not low <= value <= high:
+            raise ParamsError(name, f"each entry must be between {low:g} and {high:g}")
+    if sum(values) <= 0:
+        raise ParamsError(name, "at least one entry must be above 0")
+    return [float(v) for v in values]

