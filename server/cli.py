@@ -1,0 +1,204 @@
+"""`nst serve` / `python -m server`: run the API under waitress until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import signal
+import sys
+import threading
+
+from server.config import DEFAULT_HOST, DEFAULT_PORT, ServerConfig
+
+log = logging.getLogger("server")
+
+
+def build_parser(prog: str = "nst serve") -> argparse.ArgumentParser:
+    defaults = ServerConfig()
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Run the local style server (HTTP API v1, see docs/api.md).",
+    )
+    p.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="address to listen on (default %(default)s; any other needs --token)",
+    )
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
+    p.add_argument(
+        "--token",
+        default=None,
+        help="require 'Authorization: Bearer TOKEN' on every request but /health "
+        "(default: env NST_TOKEN)",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda", "mps"),
+        help="compute device (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=defaults.max_pixels,
+        help="largest image accepted, in pixels (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=defaults.max_upload_mb,
+        help="largest request body in MB (default %(default)g)",
+    )
+    p.add_argument(
+        "--queue-size",
+        type=int,
+        default=defaults.queue_size,
+        help="jobs that may wait behind the running one (default %(default)s)",
+    )
+    p.add_argument(
+        "--result-ttl",
+        type=float,
+        default=defaults.result_ttl,
+        help="seconds a finished job's result is kept (default %(default)g)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=defaults.threads,
+        help="HTTP request threads (default %(default)s)",
+    )
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="log verbosity (default %(default)s)",
+    )
+    return p
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost: may resolve to anything
+        return False
+
+
+class _Stop(Exception):
+    """Raised from the signal handler to leave waitress's loop in the main thread."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help or a bad flag: argparse has printed why
+        return int(exc.code or 0)
+    token = args.token or os.environ.get("NST_TOKEN") or None
+    if not is_loopback(args.host) and not token:
+        print(
+            f"nst serve: refusing to listen on {args.host} without a token, since anyone on "
+            "the network could use it; pass --token SECRET (or set NST_TOKEN), or use "
+            "--host 127.0.0.1",
+            file=sys.stderr,
+        )
+        return 2
+    for name in ("port", "max_pixels", "queue_size", "threads"):
+        if getattr(args, name) < (0 if name == "port" else 1):
+            print(f"nst serve: --{name.replace('_', '-')} is out of range", file=sys.stderr)
+            return 2
+    if args.max_upload_mb <= 0 or args.result_ttl <= 0:
+        print("nst serve: --max-upload-mb and --result-ttl must be above 0", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # waitress warns on every short burst of queued requests; that is normal under polling.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        token=token,
+        device=args.device,
+        max_pixels=args.max_pixels,
+        max_upload_mb=args.max_upload_mb,
+        queue_size=args.queue_size,
+        result_ttl=args.result_ttl,
+        threads=args.threads,
+    )
+    return serve(config)
+
+
+def serve(config: ServerConfig, ready: threading.Event | None = None) -> int:
+    """Warm the model, listen, and serve until SIGINT/SIGTERM; returns the exit code."""
+    import waitress
+
+    import nst
+    from nst.device import pick_device, pick_precision
+    from nst.vgg import load_vgg19
+    from server.app import _dtype_name, create_app
+    from server.jobs import JobManager
+
+    try:
+        device = pick_device(config.device)
+        precision = _dtype_name(pick_precision("auto", device))
+        load_vgg19("caffe", "max", device)  # warm: the first job should not pay for it
+    except (RuntimeError, nst.WeightsError) as exc:
+        print(f"nst serve: {exc}", file=sys.stderr)
+        return 1
+    manager = JobManager(
+        queue_size=config.queue_size,
+        result_ttl=config.result_ttl,
+        max_results=config.max_results,
+        max_pixels=config.max_pixels,
+    )
+    info = {"device": str(device), "precision": precision, "weights": "caffe"}
+    app = create_app(config, manager, info)
+    try:
+        server = waitress.create_server(
+            app,
+            host=config.host,
+            port=config.port,
+            threads=config.threads,
+            # Above the app's limit, so that the app answers 413 as JSON first.
+            max_request_body_size=config.max_upload_bytes + 1024 * 1024,
+            ident="nst",
+            asyncore_use_poll=True,
+        )
+    except OSError as exc:
+        print(
+            f"nst serve: cannot listen on {config.host}:{config.port} ({exc.strerror or exc}); "
+            "is another server running there? Pick another --port",
+            file=sys.stderr,
+        )
+        return 1
+    manager.start()
+    port = getattr(server, "effective_port", config.port)
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    print(
+        f"nst server ready on http://{host}:{port}/api/v1 (device {device}, precision "
+        f"{precision}, weights caffe, auth {'token' if config.token else 'off'})",
+        file=sys.stderr,
+        flush=True,
+    )
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Stop(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if ready is not None:
+        ready.set()
+    try:
+        server.run()
+    except (_Stop, KeyboardInterrupt) as why:
+        log.info("stopping (%s): canceling jobs", why or "interrupt")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        manager.shutdown(timeout=5.0)
+        server.close()
+    log.info("stopped")
+    return 0
