@@ -34,13 +34,11 @@ class ApiError(Exception):
         return resp
 
 
-# HTTP status for each error a finished job can carry, when a request asks for its result.
+# HTTP status of POST /stylize for each error a failed job can carry (canceled jobs: 410).
 JOB_ERROR_STATUS = {
     "invalid_image": 400,
     "invalid_params": 400,
     "out_of_memory": 507,
     "weights_error": 500,
     "job_failed": 500,
-    "canceled": 410,
-    "server_shutdown": 503,
 }

@@ -1,0 +1,113 @@
+"""`nst serve` / `python -m server`: flags, refusal to listen openly without a token, and a
+prompt, clean exit on SIGTERM/SIGINT while a job runs."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import small
+
+from nst.client import Client
+from server.cli import build_parser, is_loopback, main
+from server.testing import ServerProcess
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "my-laptop.lan"])
+def test_refuses_non_loopback_host_without_token(host: str, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("NST_TOKEN", raising=False)
+    assert main(["--host", host]) == 2
+    err = capsys.readouterr().err
+    assert f"refusing to listen on {host} without a token" in err
+    assert "--token" in err and err.count("\n") == 1  # one clear line
+
+
+def test_refusal_from_the_command_line() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NST_TOKEN"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "server", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert "without a token" in proc.stderr
+
+
+def test_loopback_detection() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert is_loopback("127.0.0.2")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.1")
+
+
+def test_flags_and_defaults() -> None:
+    args = build_parser().parse_args([])
+    assert (args.host, args.port, args.device, args.queue_size) == ("127.0.0.1", 8765, "auto", 16)
+    args = build_parser().parse_args(
+        [
+            "--host",
+            "::1",
+            "--port",
+            "9000",
+            "--token",
+            "t",
+            "--device",
+            "cpu",
+            "--max-pixels",
+            "1000",
+            "--max-upload-mb",
+            "5",
+            "--queue-size",
+            "3",
+            "--result-ttl",
+            "60",
+            "--log-level",
+            "debug",
+        ]
+    )
+    assert (args.port, args.token, args.max_pixels, args.max_upload_mb) == (9000, "t", 1000, 5)
+    assert (args.queue_size, args.result_ttl, args.log_level) == (3, 60, "debug")
+
+
+def test_bad_flag_values_exit_2(capsys) -> None:
+    assert main(["--queue-size", "0"]) == 2
+    assert "--queue-size" in capsys.readouterr().err
+    assert main(["--device", "tpu"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_shutdown_while_a_job_runs_exits_promptly(sig: int, content_path, style_path) -> None:
+    proc = ServerProcess("--log-level", "info").start()
+    try:
+        client = Client(proc.url)
+        job = client.submit(
+            small(content_path, 64), style_path, {"size": 64, "iterations": 5000, "scales": 1}
+        )
+        deadline = time.monotonic() + 60
+        while job.status().step < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        started = time.monotonic()
+        code = proc.stop(sig, timeout=15)
+        took = time.monotonic() - started
+        log = proc.output()
+    finally:
+        proc.__exit__(None, None, None)
+    assert code == 0, log
+    assert took < 5.0, f"took {took:.1f} s to exit"
+    assert "stopping" in log and "canceled" in log
+
+
+def test_ready_line_names_url_device_precision_weights() -> None:
+    with ServerProcess("--device", "cpu") as proc:
+        log = proc.output()
+    line = next(line for line in io.StringIO(log) if "ready" in line)
+    assert f"http://127.0.0.1:{proc.port}/api/v1" in line
+    assert "device cpu" in line and "precision" in line and "weights caffe" in line
