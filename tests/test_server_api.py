@@ -557,3 +557,18 @@ def test_eight_clients_at_once_every_job_ends_none_mixed(
         assert state == "succeeded"
         assert image.size == inputs[i].size
         assert image.tobytes() == inputs[i].tobytes(), f"client {i} got another's image"
+
+
+def test_client_that_disconnects_does_not_kill_its_job(
+    server: ServerProcess, rgba: Image.Image, style_png: bytes
+) -> None:
+    files = {"content": png_bytes(rgba), "style": style_png}
+    params = json.dumps({**FAST, "iterations": 150})
+    with pytest.raises(requests.ReadTimeout):  # the client gives up and hangs up
+        requests.post(
+            server.api + "/stylize", files=files, data={"params": params}, timeout=(5, 0.3)
+        )
+    job_id = requests.get(server.api + "/info", timeout=5).json()["running"]
+    assert job_id is not None
+    final = wait_state(server, job_id, ("succeeded", "failed", "canceled"))
+    assert final["state"] == "succeeded" and final["progress"]["step"] == 150
