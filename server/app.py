@@ -42,8 +42,8 @@ def create_app(
     manager: JobManager | None = None,
     info: dict[str, str] | None = None,
 ) -> Flask:
-    """Build the app. `manager` runs the jobs (started by the caller); `info` holds the
-    device, precision and weights names shown by /info (computed by the CLI at start)."""
+    """Build the app. `manager` runs the jobs (the caller starts it; without one, a new one
+    is made and started); `info` holds the device, precision and weights names for /info."""
     config = config or ServerConfig()
     if manager is None:
         manager = JobManager(
