@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Install the Neural Style Transfer plugin into Krita (Linux, Flatpak, Windows, macOS).
+
+    python install.py               # the standard Krita folder(s) of this user
+    python install.py --dry-run     # say what would be done, change nothing
+    python install.py --uninstall
+    python install.py --krita-dir DIR [--kritarc FILE]   # another resource folder
+
+Copies plugin_krita/ into Krita's `pykrita` folder (and the shortcut file into `actions`)
+and enables the plugin in kritarc (`enable_nst_krita=true` under `[python]`). Running it
+again replaces the plugin's files with these and changes nothing else. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+from pathlib import Path
+
+NAME = "nst_krita"
+SOURCE = Path(__file__).resolve().parent / "plugin_krita"
+SECTION = "[python]"
+ENABLE_KEY = "enable_" + NAME
+SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+
+
+class Target:
+    """One Krita installation: its resource folder (holding pykrita/) and its kritarc."""
+
+    def __init__(self, resource_dir, kritarc, label):
+        self.resource_dir = Path(resource_dir)
+        self.kritarc = Path(kritarc) if kritarc else None
+        self.label = label
+
+    @property
+    def pykrita(self):
+        return self.resource_dir / "pykrita"
+
+    def plugin_paths(self):
+        """Every path the plugin owns in this installation."""
+        return [
+            self.pykrita / NAME,
+            self.pykrita / (NAME + ".desktop"),
+            self.resource_dir / "actions" / (NAME + ".action"),
+        ]
+
+    def __repr__(self):
+        return f"Target({str(self.resource_dir)!r}, {str(self.kritarc)!r}, {self.label!r})"
+
+
+def standard_targets(system=None, env=None, home=None):
+    """Krita's folders for this user on this OS; Linux: also the Flatpak's, when present."""
+    system = system or platform.system()
+    env = os.environ if env is None else env
+    home = Path(home or env.get("HOME") or env.get("USERPROFILE") or Path.home())
+    if system == "Windows":
+        appdata = Path(env.get("APPDATA") or home / "AppData" / "Roaming")
+        local = Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local")
+        return [Target(appdata / "krita", local / "kritarc", "Krita")]
+    if system == "Darwin":
+        library = home / "Library"
+        return [
+            Target(
+                library / "Application Support" / "krita",
+                library / "Preferences" / "kritarc",
+                "Krita",
+            )
+        ]
+    data = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share")
+    config = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+    native = Target(data / "krita", config / "kritarc", "Krita")
+    flatpak_root = home / ".var" / "app" / "org.kde.krita"
+    if not flatpak_root.is_dir():
+        return [native]
+    flatpak = Target(
+        flatpak_root / "data" / "krita", flatpak_root / "config" / "kritarc", "Krita (Flatpak)"
+    )
+    return [native, flatpak] if native.resource_dir.is_dir() else [flatpak]
+
+
+def custom_target(krita_dir, kritarc=None, system=None, env=None, home=None):
+    """--krita-dir: a resource folder (or its pykrita folder); kritarc defaults to the OS's."""
+    resource = Path(krita_dir).expanduser()
+    if resource.name == "pykrita":
+        resource = resource.parent
+    if kritarc is None:
+        kritarc = standard_targets(system, env, home)[0].kritarc
+    return Target(resource, kritarc, f"Krita ({resource})")
+
+
+# -- kritarc -----------------------------------------------------------------------------
+def set_enabled(text, enabled):
+    """kritarc text with `enable_nst_krita=true` in [python] (enabled) or without it.
+
+    Edits lines in place, so the rest of Krita's settings stay exactly as they were.
+    """
+    newline = "\r\n" if "\r\n" in text else "\n"
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
+    if start is not None:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
+            len(lines),
+        )
+        found = [
+            i for i in range(start + 1, end) if lines[i].split("=", 1)[0].strip() == ENABLE_KEY
+        ]
+        for i in reversed(found[1:] if enabled else found):
+            del lines[i]
+        if enabled and found:
+            lines[found[0]] = ENABLE_KEY + "=true"
+        elif enabled:
+            lines.insert(start + 1, ENABLE_KEY + "=true")
+    elif enabled:
+        if lines and lines[-1].strip():
+            lines.append("")
+        lines += [SECTION, ENABLE_KEY + "=true"]
+    return newline.join(lines) + (newline if lines else "")
+
+
+# -- install / uninstall -------------------------------------------------------------------
+def install(target, dry_run=False, source=SOURCE, say=print):
+    if not (source / NAME / "__init__.py").is_file():
+        raise SystemExit("The plugin's files are missing: %s" % (source / NAME))
+    verb = "Would copy" if dry_run else "Copied"
+    package, desktop, action = target.plugin_paths()
+    copies = [
+        (source / NAME, package),
+        (source / (NAME + ".desktop"), desktop),
+        (source / (NAME + ".action"), action),
+    ]
+    for src, dst in copies:
+        if not dry_run:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            _remove(dst)
+            if src.is_dir():
+                shutil.copytree(src, dst, ignore=SKIP)
+            else:
+                shutil.copy2(src, dst)
+        say(f"{verb} {src.name} -> {dst}")
+    _edit_kritarc(target, True, dry_run, say)
+
+
+def uninstall(target, dry_run=False, say=print):
+    removed = False
+    for path in target.plugin_paths():
+        if path.exists() or path.is_symlink():
+            removed = True
+            if not dry_run:
+                _remove(path)
+            say("{} {}".format("Would remove" if dry_run else "Removed", path))
+    if not removed:
+        say(f"Nothing to remove in {target.resource_dir}")
+    _edit_kritarc(target, False, dry_run, say)
+
+
+def _edit_kritarc(target, enabled, dry_run, say):
+    if target.kritarc is None:
+        return
+    text = target.kritarc.read_text(encoding="utf-8") if target.kritarc.is_file() else ""
+    new = set_enabled(text, enabled)
+    if new == text:
+        if enabled:
+            say(f"Already enabled in {target.kritarc}")
+        else:
+            say(f"No {ENABLE_KEY} entry in {target.kritarc}")
+        return
+    if not dry_run:
+        target.kritarc.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.kritarc.with_name(target.kritarc.name + ".nst-tmp")
+        tmp.write_text(new, encoding="utf-8")
+        os.replace(str(tmp), str(target.kritarc))  # never leave a half-written kritarc
+    if enabled:
+        verb = "Would enable" if dry_run else "Enabled"
+        say(f"{verb} the plugin in {target.kritarc} ({ENABLE_KEY}=true under {SECTION})")
+    else:
+        verb = "Would remove" if dry_run else "Removed"
+        say(f"{verb} {ENABLE_KEY} from {target.kritarc}")
+
+
+def _remove(path):
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def main(argv=None, system=None, env=None, home=None, say=print):
+    parser = argparse.ArgumentParser(
+        description="Install the Neural Style Transfer plugin into Krita."
+    )
+    parser.add_argument(
+        "--krita-dir",
+        help="Krita's resource folder (the one holding "
+        "pykrita/); default: the standard one of this OS",
+    )
+    parser.add_argument(
+        "--kritarc",
+        help="Krita's settings file to enable the plugin in; default: the standard one of this OS",
+    )
+    parser.add_argument("--uninstall", action="store_true", help="remove the plugin")
+    parser.add_argument("--dry-run", action="store_true", help="only say what would be done")
+    args = parser.parse_args(argv)
+    if args.krita_dir:
+        targets = [custom_target(args.krita_dir, args.kritarc, system, env, home)]
+    else:
+        targets = standard_targets(system, env, home)
+        if args.kritarc:
+            for target in targets:
+                target.kritarc = Path(args.kritarc)
+    for target in targets:
+        say(f"{target.label}: {target.pykrita}")
+        if args.uninstall:
+            uninstall(target, args.dry_run, say)
+        else:
+            install(target, args.dry_run, say=say)
+    if args.dry_run:
+        say("Dry run: nothing was changed.")
+    elif args.uninstall:
+        say("Done. Restart Krita to unload the plugin.")
+    else:
+        say(
+            "Done. Next: restart Krita (close it first if it is running, or it may rewrite "
+            "kritarc), then use Filter > Neural Style Transfer...\n"
+            "Start the server in a terminal with:  nst serve"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Scripting entry point, for Krita's Scripter and for tests: the dialog's path, no UI.
+
+from nst_krita.api import stylize_active_layer
+layer = stylize_active_layer(["/path/to/style.jpg"], params={"quality": "draft"})
+"""
+
+from __future__ import annotations
+
+from . import document
+from .client import ServerClient
+from .errors import NSTError
+from .job import StyleJob
+from .qt import QEventLoop, exec_
+from .settings import KritaStore, Settings
+from .styles import StyleRef
+
+
+class Prepared:
+    """Everything one run needs, read from Krita before anything is sent."""
+
+    def __init__(self, source, styles, params, names):
+        self.source = source
+        self.styles = styles  # [(filename, bytes)]
+        self.params = params
+        self.names = names
+
+    @property
+    def layer_name(self) -> str:
+        return document.layer_name(self.names)
+
+
+def prepare(krita, styles, params):
+    """Read the active layer and the styles; raises NSTError before any upload."""
+    refs = [StyleRef.parse(item) for item in (styles or [])]
+    if not refs:
+        raise NSTError("Choose at least one style image.")
+    doc, node = document.active_target(krita)
+    source = document.read_source(doc, node)
+    files = [ref.load(krita) for ref in refs]
+    return Prepared(source, files, dict(params or {}), [ref.name for ref in refs])
+
+
+def start_job(client, prepared, want_preview=True, parent=None) -> StyleJob:
+    job = StyleJob(
+        client,
+        prepared.source.content_png,
+        prepared.styles,
+        prepared.params,
+        prepared.source.mask_png,
+        want_preview,
+        parent,
+    )
+    job.start()
+    return job
+
+
+def stylize_active_layer(styles, params=None, server=None, token=None):
+    """Stylise the active layer of the active document and return the new layer (a Node).
+
+    `styles`: image file paths and/or open Krita Documents. `params`: the server's
+    parameters (e.g. {"quality": "draft", "style_weight": 2.0, "seed": 1}); None uses the
+    dialog's saved settings. `server`/`token`: default to the dialog's saved settings.
+    Raises an NSTError subclass with a message for people; the document is then unchanged.
+    Runs a local event loop while waiting, so Krita stays responsive.
+    """
+    from krita import Krita
+
+    krita = Krita.instance()
+    settings = Settings.load(KritaStore(krita))
+    if params is None:
+        params = settings.to_params()
+    prepared = prepare(krita, styles, params)
+    client = ServerClient(server or settings.server, settings.token if token is None else token)
+    png = wait_for(start_job(client, prepared, want_preview=False))
+    return document.insert_result(krita, prepared.source, png, prepared.layer_name)
+
+
+def wait_for(job) -> bytes:
+    """Block (with a local event loop) until the job ends; the result PNG or the error."""
+    loop = QEventLoop()
+    outcome = {}
+
+    def done(value):
+        outcome["value"] = value
+        loop.quit()
+
+    job.succeeded.connect(done)
+    job.failed.connect(done)
+    if not job.finished:
+        exec_(loop)
+    value = outcome.get("value")
+    if isinstance(value, Exception):
+        raise value
+    return value

@@ -1,0 +1,237 @@
+"""The "Neural Style Transfer..." dialog: styles with thumbnails, strength, quality, server."""
+
+from __future__ import annotations
+
+import os
+
+from ..client import ServerClient
+from ..pixels import thumbnail
+from ..qt import QIcon, QPixmap, QSize, Qt, QtWidgets
+from ..settings import PRESERVE, QUALITIES, strength_to_weight
+from ..styles import StyleRef, load_thumbnail
+
+W = QtWidgets
+THUMB = 64
+REF_ROLE = Qt.ItemDataRole.UserRole
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif);;All files (*)"
+
+
+class StyleDialog(W.QDialog):
+    def __init__(self, krita, settings, active_doc=None, parent=None):
+        super().__init__(parent)
+        self.krita = krita
+        self.settings = settings
+        self.setWindowTitle("Neural Style Transfer")
+        self._client = None
+        layout = W.QVBoxLayout(self)
+
+        layout.addWidget(W.QLabel("Style images (check one or more):"))
+        self.styles = W.QListWidget()
+        self.styles.setViewMode(W.QListView.ViewMode.IconMode)
+        self.styles.setIconSize(QSize(THUMB, THUMB))
+        self.styles.setGridSize(QSize(THUMB + 40, THUMB + 36))
+        self.styles.setResizeMode(W.QListView.ResizeMode.Adjust)
+        self.styles.setMovement(W.QListView.Movement.Static)
+        self.styles.setWordWrap(True)
+        self.styles.setMinimumHeight(2 * (THUMB + 40))
+        layout.addWidget(self.styles)
+        row = W.QHBoxLayout()
+        add = W.QPushButton("Add image...")
+        add.clicked.connect(self._browse)
+        remove = W.QPushButton("Forget")
+        remove.setToolTip("Remove the selected style from the recent list")
+        remove.clicked.connect(self._forget)
+        row.addWidget(add)
+        row.addWidget(remove)
+        row.addStretch(1)
+        layout.addLayout(row)
+
+        form = W.QFormLayout()
+        self.strength = W.QSlider(Qt.Orientation.Horizontal)
+        self.strength.setRange(0, 100)
+        self.strength.setValue(settings.strength)
+        self.strength_label = W.QLabel()
+        self.strength.valueChanged.connect(self._show_strength)
+        strength_row = W.QHBoxLayout()
+        strength_row.addWidget(self.strength, 1)
+        strength_row.addWidget(self.strength_label)
+        form.addRow("Strength:", strength_row)
+
+        self.quality = W.QComboBox()
+        self.quality.addItems([q.capitalize() for q in QUALITIES])
+        self.quality.setCurrentIndex(QUALITIES.index(settings.quality))
+        self.size = W.QSpinBox()
+        self.size.setRange(0, 8192)
+        self.size.setSingleStep(64)
+        self.size.setSpecialValueText("from quality")
+        self.size.setSuffix(" px")
+        self.size.setValue(settings.size)
+        self.size.setToolTip("Long edge of the working resolution (more = slower, finer)")
+        quality_row = W.QHBoxLayout()
+        quality_row.addWidget(self.quality, 1)
+        quality_row.addWidget(W.QLabel("Size:"))
+        quality_row.addWidget(self.size, 1)
+        form.addRow("Quality:", quality_row)
+
+        self.preserve = W.QComboBox()
+        self.preserve.addItems(
+            ["No (colours of the style)", "Luminance transfer", "Histogram matching"]
+        )
+        self.preserve.setCurrentIndex(PRESERVE.index(settings.preserve_colors))
+        form.addRow("Preserve colours:", self.preserve)
+
+        self.seed = W.QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setValue(min(settings.seed, 2**31 - 1))
+        form.addRow("Seed:", self.seed)
+
+        self.server = W.QLineEdit(settings.server)
+        self.token = W.QLineEdit(settings.token)
+        self.token.setEchoMode(W.QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("only if the server was started with --token")
+        form.addRow("Server:", self.server)
+        form.addRow("Token:", self.token)
+        test_row = W.QHBoxLayout()
+        self.test_button = W.QPushButton("Test connection")
+        self.test_button.clicked.connect(self.test_connection)
+        self.status = W.QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        test_row.addWidget(self.test_button)
+        test_row.addWidget(self.status, 1)
+        form.addRow("", test_row)
+        layout.addLayout(form)
+
+        buttons = W.QDialogButtonBox(
+            W.QDialogButtonBox.StandardButton.Ok | W.QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(W.QDialogButtonBox.StandardButton.Ok).setText("Stylize")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+        self._show_strength(settings.strength)
+        self._fill_styles(active_doc)
+        self.resize(520, 560)
+
+    # -- styles ---------------------------------------------------------------------------
+    def _fill_styles(self, active_doc):
+        checked = {(k, v) for item in self.settings.last_styles for k, v in item.items()}
+        for path in self.settings.recent_styles:
+            if os.path.isfile(path):
+                self._add_item(StyleRef("file", path), ("file", path) in checked)
+        for doc in self.krita.documents() if self.krita is not None else []:
+            if active_doc is not None and doc == active_doc:
+                continue
+            ref = StyleRef.parse(doc)
+            self._add_item(ref, ("document", ref.value) in checked, doc)
+
+    def _add_item(self, ref, checked, doc=None):
+        item = W.QListWidgetItem(ref.name if ref.kind == "file" else ref.name + "\n(open)")
+        item.setData(REF_ROLE, ref.to_dict())
+        item.setToolTip(ref.value if ref.kind == "file" else "Open document: " + ref.value)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        image = load_thumbnail(ref.value, THUMB) if ref.kind == "file" else None
+        if image is None and doc is not None:
+            qimage = doc.thumbnail(THUMB, THUMB)
+            image = qimage.toImage() if hasattr(qimage, "toImage") else qimage
+        if image is not None and not image.isNull():
+            item.setIcon(QIcon(QPixmap.fromImage(thumbnail(image, THUMB))))
+        self.styles.addItem(item)
+        return item
+
+    def _browse(self):
+        start = (
+            os.path.dirname(self.settings.recent_styles[0])
+            if self.settings.recent_styles
+            else os.path.expanduser("~")
+        )
+        paths, _ = W.QFileDialog.getOpenFileNames(self, "Choose style images", start, IMAGE_FILTER)
+        for path in paths:
+            self.add_style_file(path)
+
+    def add_style_file(self, path):
+        for index in range(self.styles.count()):
+            item = self.styles.item(index)
+            if item.data(REF_ROLE) == {"file": path}:
+                item.setCheckState(Qt.CheckState.Checked)
+                return item
+        self.settings.remember_style(path)
+        item = self._add_item(StyleRef("file", path), True)
+        self.styles.scrollToItem(item)
+        return item
+
+    def _forget(self):
+        for item in self.styles.selectedItems():
+            ref = item.data(REF_ROLE)
+            if "file" in ref:
+                self.settings.recent_styles = [
+                    p for p in self.settings.recent_styles if p != ref["file"]
+                ]
+            self.styles.takeItem(self.styles.row(item))
+
+    def selected_refs(self):
+        refs = []
+        for index in range(self.styles.count()):
+            item = self.styles.item(index)
+            if item.checkState() == Qt.CheckState.Checked:
+                refs.append(StyleRef.parse(item.data(REF_ROLE)))
+        return refs
+
+    # -- the rest ---------------------------------------------------------------------------
+    def _show_strength(self, value):
+        self.strength_label.setText("%.2f\u00d7" % strength_to_weight(value))
+
+    def apply_to(self, settings):
+        settings.strength = self.strength.value()
+        settings.quality = QUALITIES[self.quality.currentIndex()]
+        settings.size = self.size.value() if self.size.value() >= 32 else 0
+        settings.preserve_colors = PRESERVE[self.preserve.currentIndex()]
+        settings.seed = self.seed.value()
+        settings.server = self.server.text().strip() or settings.server
+        settings.token = self.token.text().strip()
+        refs = self.selected_refs()
+        settings.last_styles = [ref.to_dict() for ref in refs]
+        for ref in reversed(refs):
+            if ref.kind == "file":
+                settings.remember_style(ref.value)
+
+    def accept(self):
+        if not self.selected_refs():
+            self.status.setText("Check at least one style image (or add one).")
+            return
+        super().accept()
+
+    def test_connection(self):
+        self.status.setText("Connecting...")
+        self.test_button.setEnabled(False)
+        self._client = ServerClient(self.server.text(), self.token.text().strip(), timeout=10)
+        self._client.info(self._on_info)
+
+    def _on_info(self, response, error):
+        try:
+            self.test_button.setEnabled(True)
+        except RuntimeError:  # the dialog was closed and deleted meanwhile
+            return
+        if error is not None:
+            self.status.setText(str(error))
+            return
+        try:
+            info = response.json()
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self.status.setText(str(exc))
+            return
+        self.status.setText(describe_info(info))
+
+
+def describe_info(info) -> str:
+    queue = info.get("queue") or {}
+    return "Connected: server %s on %s (%s, %s weights), queue %s/%s." % (
+        info.get("version", "?"),
+        info.get("device", "?"),
+        info.get("precision", "?"),
+        info.get("weights", "?"),
+        queue.get("length", "?"),
+        queue.get("max", "?"),
+    )

@@ -1,0 +1,150 @@
+"""Run a real Krita headless (Xvfb) with the plugin installed by install.py and a driver.
+
+Recipe and pitfalls: ../shared/KRITA.md. Krita gets a throwaway HOME, a PATH without the
+virtualenv (else its embedded Python loses Debian's PyQt5), `timeout`, and the test-only
+driver plugin from tests/krita/pykrita, which runs the scenarios and quits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+DRIVER = "nst_e2e_driver"
+CLEAN_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def missing_tools() -> str | None:
+    """Why a real-Krita test cannot run here, or None."""
+    missing = [
+        tool for tool in ("krita", "xvfb-run") if shutil.which(tool, path=CLEAN_PATH) is None
+    ]
+    if missing:
+        return "needs {} (apt-get install krita xvfb xauth imagemagick)".format(
+            " and ".join(missing)
+        )
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def real_server(port: int, log_path: Path, timeout: float = 90.0):
+    """The project's server (`python -m server`) on a port, until the block ends."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server", "--port", str(port)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + timeout
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError("the server exited: " + log_path.read_text()[-2000:])
+                try:
+                    with urllib.request.urlopen(url + "/api/v1/health", timeout=2) as reply:
+                        if reply.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start: " + log_path.read_text())
+                time.sleep(0.2)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def make_home(home: Path) -> subprocess.CompletedProcess:
+    """A fresh Krita home with the plugin installed by install.py and the driver beside it."""
+    env = clean_env(home)
+    installed = subprocess.run(
+        [sys.executable, str(ROOT / "install.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    pykrita = home / ".local" / "share" / "krita" / "pykrita"
+    shutil.copytree(HERE / "pykrita" / DRIVER, pykrita / DRIVER)
+    shutil.copy(HERE / "pykrita" / (DRIVER + ".desktop"), pykrita)
+    kritarc = home / ".config" / "kritarc"
+    text = kritarc.read_text()
+    kritarc.write_text(text.replace("[python]\n", f"[python]\nenable_{DRIVER}=true\n", 1))
+    return installed
+
+
+def clean_env(home: Path) -> dict:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key
+        not in (
+            "VIRTUAL_ENV",
+            "PYTHONHOME",
+            "PYTHONPATH",
+            "XDG_DATA_HOME",
+            "XDG_CONFIG_HOME",
+            "QT_QPA_PLATFORM",
+        )
+    }
+    env.update(HOME=str(home), PATH=CLEAN_PATH)
+    runtime = Path(f"/tmp/runtime-{os.getuid()}")
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env["XDG_RUNTIME_DIR"] = str(runtime)
+    return env
+
+
+def run_krita(home: Path, image: Path, spec: dict, timeout: int = 150):
+    """Krita on `image` with the driver running `spec`; returns (completed process, report)."""
+    out = Path(spec["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    spec_path = out / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    env = clean_env(home)
+    env["NST_E2E_SPEC"] = str(spec_path)
+    process = subprocess.run(
+        [
+            "timeout",
+            "-k",
+            "10",
+            str(timeout),
+            "xvfb-run",
+            "-a",
+            "-s",
+            "-screen 0 1600x1000x24",
+            "krita",
+            "--nosplash",
+            str(image),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 30,
+    )
+    report_path = out / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else None
+    return process, report

@@ -1,0 +1,320 @@
+"""Test-only Krita plugin: runs the Neural Style Transfer plugin's scenarios, records, quits.
+
+Installed next to the real plugin in a throwaway Krita home by tests/krita/harness.py. It
+reads its instructions from the JSON file named by $NST_E2E_SPEC and writes report.json
+(rewritten after every scenario, so a hang still leaves evidence), layer dumps and exports
+into the spec's "out" folder. Each scenario is isolated: an exception is recorded, not fatal.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+
+from krita import Extension, InfoObject, Krita, Selection
+from PyQt5.QtCore import QCoreApplication, QEventLoop, QTimer
+from PyQt5.QtGui import QCursor
+
+SPEC = json.load(open(os.environ["NST_E2E_SPEC"]))
+OUT = SPEC["out"]
+REPORT = {"scenarios": {}, "errors": [], "log": []}
+START = time.monotonic()
+
+
+def log(*parts):
+    REPORT["log"].append("{:.2f} {}".format(time.monotonic() - START, " ".join(map(str, parts))))
+    save_report()
+
+
+def save_report():
+    with open(os.path.join(OUT, "report.json.tmp"), "w") as handle:
+        json.dump(REPORT, handle, indent=1)
+    os.replace(os.path.join(OUT, "report.json.tmp"), os.path.join(OUT, "report.json"))
+
+
+def excepthook(kind, value, tb):
+    # Krita's own hook opens a modal dialog, which would hang a headless run.
+    REPORT["errors"].append("".join(traceback.format_exception(kind, value, tb)))
+    save_report()
+
+
+sys.excepthook = excepthook
+
+
+# -- helpers -----------------------------------------------------------------------------
+def wait_until(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        QCoreApplication.processEvents(QEventLoop.AllEvents, 50)
+        time.sleep(0.01)
+    return True
+
+
+def pause(seconds):
+    wait_until(lambda: False, seconds)
+
+
+def layers(doc):
+    return [
+        {"name": n.name(), "type": n.type(), "bounds": list(n.bounds().getRect())}
+        for n in doc.rootNode().childNodes()
+    ]
+
+
+def dump_node(node, name):
+    """A node's own pixels over its bounds, as PNG, via the plugin's conversions."""
+    from nst_krita import pixels
+
+    x, y, w, h = node.bounds().getRect()
+    image = pixels.layer_to_image(bytes(node.pixelData(x, y, w, h)), w, h)
+    path = os.path.join(OUT, name + ".png")
+    image.save(path, "PNG")
+    return {"file": path, "rect": [x, y, w, h]}
+
+
+def export(doc, name):
+    doc.setBatchmode(True)  # otherwise the PNG options dialog blocks
+    path = os.path.join(OUT, name)
+    ok = doc.exportImage(path, InfoObject())
+    doc.waitForDone()
+    return path if ok else None
+
+
+def screenshot(name, rect=None):
+    if not SPEC.get("screenshots"):
+        return None
+    QCoreApplication.processEvents(QEventLoop.AllEvents, 100)
+    path = os.path.join(OUT, name + ".png")
+    command = ["import", "-window", "root"]
+    if rect is not None:
+        command += ["-crop", f"{rect[2]}x{rect[3]}+{rect[0]}+{rect[1]}"]
+    try:
+        subprocess.run(command + [path], timeout=20, check=True)
+    except Exception as exc:  # noqa: BLE001 - a missing screenshot is recorded, not fatal
+        log("screenshot failed:", exc)
+        return None
+    return path
+
+
+def undo(doc):
+    Krita.instance().action("edit_undo").trigger()
+    doc.waitForDone()
+    pause(0.2)
+
+
+def source_state(doc, node):
+    data = bytes(node.pixelData(0, 0, doc.width(), doc.height()))
+    return {"bounds": list(node.bounds().getRect()), "sha1": hashlib.sha1(data).hexdigest()}
+
+
+def error_of(exc):
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "classes": [cls.__name__ for cls in type(exc).__mro__],
+    }
+
+
+# -- scenarios -----------------------------------------------------------------------------
+def scenario_server_down(doc, source):
+    from nst_krita.api import stylize_active_layer
+    from nst_krita.errors import NSTError
+
+    before = layers(doc)
+    result = {}
+    try:
+        stylize_active_layer([SPEC["style"]], SPEC["params"], server=SPEC["dead_server"])
+        result["error"] = None
+    except NSTError as exc:
+        result["error"] = error_of(exc)
+    result["layers_before"] = before
+    result["layers_after"] = layers(doc)
+    result["source_unchanged"] = source_state(doc, source) == REPORT["source"]
+    result["flat"] = export(doc, "down_flat.png")
+    return result
+
+
+def scenario_stylize(doc, source):
+    from nst_krita.api import stylize_active_layer
+
+    started = time.monotonic()
+    node = stylize_active_layer([SPEC["style"]], SPEC["params"], server=SPEC["server"])
+    result = {"seconds": round(time.monotonic() - started, 2)}
+    result["new"] = {
+        "name": node.name(),
+        "type": node.type(),
+        "bounds": list(node.bounds().getRect()),
+    }
+    result["new_dump"] = dump_node(node, "stylized_layer")
+    result["layers"] = layers(doc)
+    result["active"] = doc.activeNode().name()
+    result["source_unchanged"] = source_state(doc, source) == REPORT["source"]
+    result["flat"] = export(doc, "stylized_flat.png")
+    result["kra"] = export(doc, "stylized.kra")
+    undo(doc)
+    result["layers_after_undo"] = layers(doc)
+    result["flat_after_undo"] = export(doc, "undo_flat.png")
+    return result
+
+
+def scenario_selection(doc, source):
+    from nst_krita.api import stylize_active_layer
+
+    x, y, w, h = SPEC["selection"]
+    selection = Selection()
+    selection.select(x, y, w, h, 255)
+    doc.setSelection(selection)
+    doc.waitForDone()
+    node = stylize_active_layer([SPEC["style"]], SPEC["params"], server=SPEC["server"])
+    result = {"new": {"name": node.name(), "bounds": list(node.bounds().getRect())}}
+    result["source_unchanged"] = source_state(doc, source) == REPORT["source"]
+    result["flat"] = export(doc, "selection_flat.png")
+    undo(doc)  # the layer
+    Krita.instance().action("deselect").trigger()
+    doc.waitForDone()
+    result["layers_after"] = layers(doc)
+    return result
+
+
+def scenario_ui(doc, source):
+    """The menu's "repeat last" action: saved settings, progress window, then insertion."""
+    from nst_krita import extension
+    from nst_krita.settings import KritaStore, Settings
+
+    shown = []
+    extension.show_error = lambda error: shown.append(str(error))  # no modal box headless
+    ext = next(e for e in Krita.instance().extensions() if type(e).__name__ == "NSTExtension")
+    settings = Settings(**SPEC["ui_settings"])
+    settings.server = SPEC["server"]
+    settings.last_styles = [{"file": SPEC["style"]}]
+    settings.save(KritaStore(Krita.instance()))  # what the dialog does on "Stylize"
+    Krita.instance().action("nst_krita_repeat").trigger()
+    result = {"started": len(ext.running) == 1, "errors": shown}
+    progress = ext.running[0][1] if ext.running else None
+    if progress is not None:
+        wait_until(
+            lambda: (
+                not ext.running
+                or (
+                    progress.preview.pixmap() is not None and not progress.preview.pixmap().isNull()
+                )
+            ),
+            30,
+        )
+        if ext.running:
+            geometry = progress.frameGeometry()
+            result["progress_text"] = progress.label.text()
+            result["progress_screenshot"] = screenshot(
+                "progress_dialog",
+                [geometry.x(), geometry.y(), geometry.width(), geometry.height()],
+            )
+    result["finished"] = wait_until(lambda: not ext.running, 60)
+    result["layers"] = layers(doc)
+    QCursor.setPos(1590, 990)  # keep the brush outline off the canvas in the screenshot
+    pause(1.0)
+    # The canvas and menus only: headless, the Layers docker does not refresh (Krita's own
+    # "add layer" action shows the same), so it would show a stale list.
+    result["screenshot"] = screenshot("krita_result", [0, 0, 1330, 1000])
+    result["source_unchanged"] = source_state(doc, source) == REPORT["source"]
+    undo(doc)
+    result["layers_after_undo"] = layers(doc)
+    return result
+
+
+def scenario_dialog(doc, source):
+    from nst_krita.settings import Settings
+    from nst_krita.ui.dialog import StyleDialog
+
+    settings = Settings(
+        server=SPEC["server"],
+        recent_styles=SPEC["dialog_styles"],
+        last_styles=[{"file": SPEC["style"]}],
+        quality="draft",
+    )
+    dialog = StyleDialog(Krita.instance(), settings, doc, Krita.instance().activeWindow().qwindow())
+    dialog.move(200, 120)
+    dialog.show()
+    dialog.test_connection()
+    wait_until(lambda: dialog.test_button.isEnabled(), 10)
+    result = {
+        "status": dialog.status.text(),
+        "styles": dialog.styles.count(),
+        "checked": [r.name for r in dialog.selected_refs()],
+    }
+    geometry = dialog.frameGeometry()
+    result["screenshot"] = screenshot(
+        "dialog", [geometry.x(), geometry.y(), geometry.width(), geometry.height()]
+    )
+    dialog.reject()
+    return result
+
+
+SCENARIOS = {
+    "server_down": scenario_server_down,
+    "stylize": scenario_stylize,
+    "selection": scenario_selection,
+    "ui": scenario_ui,
+    "dialog": scenario_dialog,
+}
+
+
+def run():
+    krita = Krita.instance()
+    window = krita.activeWindow()
+    doc = krita.activeDocument()
+    if window is None or window.activeView() is None or doc is None:
+        QTimer.singleShot(200, run)
+        return
+    try:
+        window.qwindow().setGeometry(0, 0, 1600, 1000)
+        doc.waitForDone()
+        view = window.activeView()
+        if SPEC.get("zoom") and hasattr(view, "canvas"):
+            view.canvas().setZoomLevel(SPEC["zoom"])
+        REPORT["plugin_actions"] = [
+            name
+            for name in ("nst_krita_stylize", "nst_krita_repeat")
+            if krita.action(name) is not None
+        ]
+        source = doc.activeNode()
+        REPORT["source"] = source_state(doc, source)
+        REPORT["source_name"] = source.name()
+        REPORT["source_dump"] = dump_node(source, "source_layer")
+        REPORT["layers_start"] = layers(doc)
+        REPORT["flat_start"] = export(doc, "start_flat.png")
+        save_report()
+        for name in SPEC["scenarios"]:
+            log("scenario", name)
+            try:
+                REPORT["scenarios"][name] = SCENARIOS[name](doc, source)
+            except Exception as exc:  # noqa: BLE001 - recorded for the test to report
+                REPORT["scenarios"][name] = {
+                    "exception": error_of(exc),
+                    "traceback": traceback.format_exc(),
+                }
+            save_report()
+            doc.setActiveNode(source)
+    except Exception:  # noqa: BLE001
+        REPORT["errors"].append(traceback.format_exc())
+    REPORT["done"] = True
+    save_report()
+    for d in krita.documents():
+        d.setModified(False)
+    krita.action("file_quit").trigger()
+
+
+class Driver(Extension):
+    def setup(self):
+        pass
+
+    def createActions(self, window):
+        pass
+
+
+Krita.instance().addExtension(Driver(Krita.instance()))
+Krita.instance().notifier().windowCreated.connect(lambda: QTimer.singleShot(300, run))

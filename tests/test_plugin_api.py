@@ -1,0 +1,156 @@
+"""Krita plugin: the scripting entry point and the dialog, with the fake Krita and a stub."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PyQt5.QtWidgets", reason="the plugin's unit tests need PyQt5 (dev extra)")
+sys.path.insert(0, str(Path(__file__).resolve().parent / "krita"))
+import plugin_env  # noqa: E402
+
+APP = plugin_env.setup()
+
+import fake_krita  # noqa: E402
+from nst_krita import errors, job  # noqa: E402
+from nst_krita.api import stylize_active_layer  # noqa: E402
+from nst_krita.settings import KritaStore, Settings  # noqa: E402
+from PIL import Image  # noqa: E402
+from stub_server import StubServer, free_port  # noqa: E402
+from test_plugin_client import job_routes, parse_multipart  # noqa: E402
+
+
+def png(width, height, rgba):
+    buffer = io.BytesIO()
+    Image.new("RGBA", (width, height), rgba).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture()
+def krita():
+    krita = fake_krita.Krita.reset()
+    doc = krita.open(fake_krita.Document(20, 10))
+    layer = doc.add_layer("Paint")
+    layer.setPixelData(bytes((0, 0, 255, 255)) * 24, 2, 3, 6, 4)
+    doc.setActiveNode(layer)
+    doc.pixel_writes.clear()
+    krita.doc, krita.layer = doc, layer
+    return krita
+
+
+@pytest.fixture()
+def style_file(tmp_path):
+    path = tmp_path / "starry_night.png"
+    path.write_bytes(png(8, 8, (0, 0, 200, 255)))
+    return path
+
+
+def test_stylize_active_layer_returns_the_new_layer(krita, style_file, monkeypatch):
+    monkeypatch.setattr(job, "POLL_MS", 5)
+    with StubServer() as stub:
+        job_routes(stub, result=png(6, 4, (0, 255, 0, 255)))
+        layer = stylize_active_layer([str(style_file)], {"size": 64}, server=stub.url)
+        parts = parse_multipart(stub.requests_to("POST", "/jobs")[0])
+    assert layer.name() == "Style: starry_night"
+    assert [n.name() for n in krita.doc.rootNode().childNodes()] == ["Paint", "Style: starry_night"]
+    assert layer.bounds().getRect() == (2, 3, 6, 4)
+    assert parts["style"][0][0] == "starry_night.png"
+    assert Image.open(io.BytesIO(parts["content"][0][2])).size == (6, 4)
+    assert "mask" not in parts
+
+
+def test_server_down_raises_and_leaves_the_document_alone(krita, style_file):
+    port = free_port()
+    before = krita.layer.pixelData(0, 0, 20, 10)
+    with pytest.raises(errors.ServerNotRunning, match=f"nst serve --port {port}"):
+        stylize_active_layer([style_file], {}, server=f"http://127.0.0.1:{port}")
+    assert [n.name() for n in krita.doc.rootNode().childNodes()] == ["Paint"]
+    assert krita.layer.pixelData(0, 0, 20, 10) == before and krita.doc.pixel_writes == []
+
+
+def test_missing_style_file_is_reported_before_any_upload(krita, tmp_path):
+    with pytest.raises(errors.StyleError, match="Could not read the style image"):
+        stylize_active_layer([tmp_path / "nope.jpg"], {}, server="http://127.0.0.1:1")
+
+
+def test_another_open_document_can_be_the_style(krita, monkeypatch):
+    monkeypatch.setattr(job, "POLL_MS", 5)
+    style_doc = fake_krita.Document(4, 4, path="/art/mosaic.kra")
+    style_doc.add_layer("L").setPixelData(bytes((10, 20, 30, 255)) * 16, 0, 0, 4, 4)
+    krita.docs.append(style_doc)
+    with StubServer() as stub:
+        job_routes(stub, result=png(6, 4, (0, 255, 0, 255)))
+        layer = stylize_active_layer([style_doc], {}, server=stub.url)
+        parts = parse_multipart(stub.requests_to("POST", "/jobs")[0])
+    assert layer.name() == "Style: mosaic"
+    sent = Image.open(io.BytesIO(parts["style"][0][2]))
+    assert sent.size == (4, 4) and sent.getpixel((0, 0)) == (30, 20, 10, 255)
+
+
+def test_saved_settings_are_used_when_no_arguments_are_given(krita, style_file, monkeypatch):
+    monkeypatch.setattr(job, "POLL_MS", 5)
+    with StubServer() as stub:
+        Settings(server=stub.url, token="tok", quality="draft", seed=9).save(KritaStore(krita))
+        job_routes(stub, result=png(6, 4, (0, 255, 0, 255)))
+        stylize_active_layer([style_file])
+        request = stub.requests_to("POST", "/jobs")[0]
+        parts = parse_multipart(request)
+    assert request["headers"]["Authorization"] == "Bearer tok"
+    import json
+
+    params = json.loads(parts["params"][0][2])
+    assert params["quality"] == "draft" and params["seed"] == 9
+
+
+def test_dialog_shows_recent_styles_and_saves_its_choices(krita, style_file, tmp_path):
+    from nst_krita.ui.dialog import StyleDialog
+
+    other = tmp_path / "other.png"
+    other.write_bytes(png(8, 8, (200, 0, 0, 255)))
+    settings = Settings(
+        recent_styles=[str(style_file), str(tmp_path / "gone.png")],
+        last_styles=[{"file": str(style_file)}],
+    )
+    dialog = StyleDialog(krita, settings, krita.doc)
+    assert dialog.styles.count() == 1  # the missing file is not listed
+    assert not dialog.styles.item(0).icon().isNull()  # a thumbnail
+    dialog.add_style_file(str(other))
+    dialog.strength.setValue(100)
+    dialog.quality.setCurrentIndex(0)
+    dialog.server.setText("http://127.0.0.1:9999")
+    assert [r.name for r in dialog.selected_refs()] == ["starry_night", "other"]
+    dialog.apply_to(settings)
+    assert settings.strength == 100 and settings.quality == "draft"
+    assert settings.server == "http://127.0.0.1:9999"
+    assert settings.last_styles == [{"file": str(style_file)}, {"file": str(other)}]
+    assert settings.recent_styles[:2] == [str(style_file), str(other)]
+    assert dialog.strength_label.text() == "10.00\u00d7"
+
+
+def test_dialog_test_connection_shows_the_device_or_the_error(krita):
+    from nst_krita.ui.dialog import StyleDialog
+
+    with StubServer() as stub:
+        stub.json(
+            "GET",
+            "/info",
+            200,
+            {
+                "version": "0.1.0",
+                "device": "cuda:0",
+                "precision": "bf16",
+                "weights": "caffe",
+                "queue": {"length": 0, "max": 8},
+            },
+        )
+        dialog = StyleDialog(krita, Settings(server=stub.url), krita.doc)
+        dialog.test_connection()
+        assert plugin_env.process_until(lambda: dialog.test_button.isEnabled())
+    assert "cuda:0" in dialog.status.text() and "bf16" in dialog.status.text()
+    dialog.server.setText(f"http://127.0.0.1:{free_port()}")
+    dialog.test_connection()
+    assert plugin_env.process_until(lambda: dialog.test_button.isEnabled())
+    assert "nst serve" in dialog.status.text()

@@ -1,0 +1,220 @@
+"""End to end in a real Krita: install.py, the real server, the plugin, a driver plugin.
+
+One Krita launch (Xvfb, throwaway home) runs every scenario in turn: server stopped, a
+stylisation of the whole layer (then undone), one of a selection, the menu's path with
+its progress window, and the dialog. The checks below read what Krita exported.
+Screenshots of the dialog and of the result land in $NST_SCREENSHOTS when that is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops, ImageDraw, ImageStat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "krita"))
+import harness  # noqa: E402
+
+pytestmark = [
+    pytest.mark.krita,
+    pytest.mark.skipif(harness.missing_tools() is not None, reason=str(harness.missing_tools())),
+]
+
+SIZE = (96, 64)
+SELECTION = (52, 18, 28, 24)  # x, y, w, h
+PARAMS = {"size": 64, "iterations": 8, "scales": 1, "seed": 1}
+SCENARIOS = ["server_down", "stylize", "selection", "ui", "dialog"]
+
+
+def make_test_image(content: Path, path: Path) -> None:
+    """The sample photo, small, with a transparent strip and a half-transparent band."""
+    image = Image.open(content).convert("RGBA")
+    image = image.resize(SIZE, Image.Resampling.LANCZOS)
+    alpha = Image.new("L", SIZE, 255)
+    draw = ImageDraw.Draw(alpha)
+    draw.rectangle((0, 0, 9, SIZE[1] - 1), fill=0)
+    draw.rectangle((10, 54, SIZE[0] - 1, SIZE[1] - 1), fill=128)
+    image.putalpha(alpha)
+    image.save(path)
+
+
+@pytest.fixture(scope="module")
+def krita_run(tmp_path_factory, content_path, style_path):
+    work = tmp_path_factory.mktemp("krita-e2e")
+    home, out = work / "home", work / "out"
+    home.mkdir()
+    image = work / "subject.png"
+    make_test_image(content_path, image)
+    style = work / "starry_night.jpg"
+    shutil.copy(style_path, style)
+    installed = harness.make_home(home)
+    port, dead = harness.free_port(), harness.free_port()
+    spec = {
+        "out": str(out),
+        "style": str(style),
+        "params": PARAMS,
+        "dead_server": f"http://127.0.0.1:{dead}",
+        "selection": SELECTION,
+        "scenarios": SCENARIOS,
+        "zoom": 8.0,
+        "ui_settings": {"quality": "draft", "size": 64, "strength": 70, "seed": 2},
+        "dialog_styles": [str(style), str(content_path)],
+        "screenshots": shutil.which("import") is not None,
+    }
+    with harness.real_server(port, work / "server.log") as url:
+        spec["server"] = url
+        process, report = harness.run_krita(home, image, spec)
+    if report is None or not report.get("done"):
+        report_text = json.dumps(report, indent=1)[-3000:]
+        pytest.fail(
+            f"Krita did not finish the scenarios (exit {process.returncode}).\n"
+            f"report: {report_text}\nstderr: {process.stderr[-3000:]}"
+        )
+    screenshots = os.environ.get("NST_SCREENSHOTS")
+    if screenshots:
+        Path(screenshots).mkdir(parents=True, exist_ok=True)
+        for name in ("dialog", "krita_result", "progress_dialog"):
+            if (out / (name + ".png")).exists():
+                shutil.copy(out / (name + ".png"), Path(screenshots) / (f"krita_{name}.png"))
+    return {
+        "report": report,
+        "out": out,
+        "home": home,
+        "image": image,
+        "process": process,
+        "installed": installed,
+        "dead": dead,
+    }
+
+
+def scenario(krita_run, name):
+    result = krita_run["report"]["scenarios"].get(name)
+    assert result is not None, f"scenario {name} did not run"
+    assert "exception" not in result, result.get("traceback")
+    return result
+
+
+def load(path):
+    """An RGBA image with fully transparent pixels made (0, 0, 0, 0): their colour is moot."""
+    image = Image.open(path).convert("RGBA")
+    clear = image.getchannel("A").point(lambda a: 255 if a == 0 else 0)
+    image.paste((0, 0, 0, 0), mask=clear)
+    return image
+
+
+def changed_box(a, b):
+    """Bounding box of pixels that differ in any channel (None: identical images)."""
+    assert a.size == b.size
+    return ImageChops.difference(a, b).getbbox(alpha_only=False)
+
+
+def mean_difference(a, b):
+    return sum(ImageStat.Stat(ImageChops.difference(a.convert("RGB"), b.convert("RGB"))).mean) / 3
+
+
+def test_install_py_installed_and_enabled_the_plugin(krita_run):
+    home, report = krita_run["home"], krita_run["report"]
+    assert "Done. Next: restart Krita" in krita_run["installed"].stdout
+    pykrita = home / ".local/share/krita/pykrita"
+    assert (pykrita / "nst_krita" / "__init__.py").is_file()
+    assert (home / ".local/share/krita/actions/nst_krita.action").is_file()
+    # Krita loaded it: the Filter menu actions exist.
+    assert report["plugin_actions"] == ["nst_krita_stylize", "nst_krita_repeat"]
+    assert krita_run["process"].returncode == 0, krita_run["process"].stderr[-2000:]
+    assert not report["errors"], report["errors"]
+
+
+def test_server_down_gives_the_command_and_leaves_the_document(krita_run):
+    result = scenario(krita_run, "server_down")
+    assert result["error"]["type"] == "ServerNotRunning"
+    assert f"nst serve --port {krita_run['dead']}" in result["error"]["message"]
+    assert result["layers_after"] == result["layers_before"]
+    assert result["source_unchanged"]
+    start = load(krita_run["out"] / "start_flat.png")
+    assert changed_box(start, load(result["flat"])) is None
+
+
+def test_stylized_layer_is_added_above_the_source_in_one_undo_step(krita_run):
+    report, result = krita_run["report"], scenario(krita_run, "stylize")
+    source_bounds = report["source"]["bounds"]
+    assert source_bounds == [10, 0, 86, 64]  # the transparent strip is not part of the layer
+    assert result["new"] == {
+        "name": "Style: starry_night",
+        "type": "paintlayer",
+        "bounds": source_bounds,
+    }
+    names = [layer["name"] for layer in result["layers"]]
+    assert names == [report["source_name"], "Style: starry_night"]
+    assert result["active"] == report["source_name"]
+    assert result["source_unchanged"]
+    assert [layer["name"] for layer in result["layers_after_undo"]] == [report["source_name"]]
+    start = load(krita_run["out"] / "start_flat.png")
+    # With the layer: the document shows the stylised image; after one undo, the original.
+    assert changed_box(start, load(result["flat"])) == (10, 0, 96, 64)
+    assert (
+        mean_difference(start.crop((10, 0, 96, 50)), load(result["flat"]).crop((10, 0, 96, 50))) > 8
+    )
+    assert changed_box(start, load(result["flat_after_undo"])) is None
+    assert result["seconds"] < 60
+
+
+def test_stylized_pixels_changed_and_alpha_was_kept(krita_run):
+    result = scenario(krita_run, "stylize")
+    source = load(krita_run["report"]["source_dump"]["file"])
+    styled = load(result["new_dump"]["file"])
+    assert styled.size == source.size == (86, 64)
+    assert styled.getchannel("A").tobytes() == source.getchannel("A").tobytes()
+    assert set(styled.getchannel("A").tobytes()) == {128, 255}  # the half-transparent band
+    mean = mean_difference(styled.crop((0, 0, 86, 50)), source.crop((0, 0, 86, 50)))
+    assert mean > 8, f"the stylised layer is too close to the source (mean diff {mean:.1f})"
+
+
+def test_exported_kra_has_the_layer_above_the_source(krita_run):
+    result = scenario(krita_run, "stylize")
+    with zipfile.ZipFile(result["kra"]) as kra:
+        xml = kra.read("maindoc.xml").decode()
+    source_at = xml.index('name="{}"'.format(krita_run["report"]["source_name"]))
+    styled_at = xml.index('name="Style: starry_night"')
+    assert styled_at < source_at  # Krita lists layers top first
+
+
+def test_selection_changes_only_the_selected_part(krita_run):
+    result = scenario(krita_run, "selection")
+    x, y, w, h = SELECTION
+    assert result["new"]["bounds"] == [x, y, w, h]
+    assert result["source_unchanged"]
+    start = load(krita_run["out"] / "start_flat.png")
+    after = load(result["flat"])
+    box = changed_box(start, after)
+    assert box is not None, "nothing changed"
+    assert x <= box[0] and y <= box[1] and box[2] <= x + w and box[3] <= y + h, box
+    assert mean_difference(start.crop((x, y, x + w, y + h)), after.crop((x, y, x + w, y + h))) > 8
+    assert [layer["name"] for layer in result["layers_after"]] == [
+        krita_run["report"]["source_name"]
+    ]
+
+
+def test_repeat_action_shows_progress_and_inserts_the_result(krita_run):
+    result = scenario(krita_run, "ui")
+    assert result["started"] and result["finished"] and result["errors"] == []
+    assert "progress_text" not in result or result["progress_text"].startswith(
+        ("Step", "Waiting", "Starting", "Uploading")
+    )
+    names = [layer["name"] for layer in result["layers"]]
+    assert names == [krita_run["report"]["source_name"], "Style: starry_night"]
+    assert result["source_unchanged"]
+    assert [layer["name"] for layer in result["layers_after_undo"]] == [
+        krita_run["report"]["source_name"]
+    ]
+
+
+def test_dialog_lists_styles_and_reaches_the_server(krita_run):
+    result = scenario(krita_run, "dialog")
+    assert result["styles"] == 2 and result["checked"] == ["starry_night"]
+    assert result["status"].startswith("Connected: server") and "cpu" in result["status"]

@@ -1,0 +1,94 @@
+"""Krita plugin: settings persist in Krita's config and map onto the server's parameters."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PyQt5.QtWidgets", reason="the plugin's unit tests need PyQt5 (dev extra)")
+sys.path.insert(0, str(Path(__file__).resolve().parent / "krita"))
+import plugin_env  # noqa: E402
+
+APP = plugin_env.setup()
+
+import fake_krita  # noqa: E402
+from nst_krita.settings import (  # noqa: E402
+    GROUP,
+    MAX_RECENT,
+    KritaStore,
+    MemoryStore,
+    Settings,
+    strength_to_weight,
+)
+
+from nst.params import Params  # noqa: E402
+
+
+def test_round_trip_through_krita_settings():
+    krita = fake_krita.Krita.reset()
+    settings = Settings(
+        server="http://10.0.0.2:9000",
+        token="s3cret",
+        strength=80,
+        quality="high",
+        size=768,
+        preserve_colors="luminance",
+        seed=42,
+    )
+    settings.remember_style("/styles/a.jpg")
+    settings.remember_style("/styles/b.png")
+    settings.last_styles = [{"file": "/styles/b.png"}, {"document": "sketch"}]
+    settings.save(KritaStore(krita))
+    assert all(group == GROUP for group, _ in krita.settings)  # fake asserts str values
+    loaded = Settings.load(KritaStore(krita))
+    assert vars(loaded) == vars(settings)
+    assert loaded.recent_styles == ["/styles/b.png", "/styles/a.jpg"]
+
+
+def test_defaults_and_damaged_entries():
+    store = MemoryStore()
+    assert vars(Settings.load(store)) == vars(Settings())
+    store.data.update(
+        {
+            "strength": "lots",
+            "quality": "ultra",
+            "recent_styles": "{not json",
+            "size": "5",
+            "seed": "-3",
+        }
+    )
+    loaded = Settings.load(store)
+    assert loaded.strength == 50 and loaded.quality == "normal"
+    assert loaded.recent_styles == [] and loaded.size == 0 and loaded.seed == 0
+
+
+def test_recent_styles_are_unique_newest_first_and_bounded():
+    settings = Settings()
+    for i in range(MAX_RECENT + 3):
+        settings.remember_style(f"/s/{i}.png")
+    settings.remember_style("/s/5.png")
+    assert settings.recent_styles[0] == "/s/5.png"
+    assert len(settings.recent_styles) == MAX_RECENT
+    assert len(set(settings.recent_styles)) == MAX_RECENT
+
+
+def test_strength_is_logarithmic_around_the_default_weight():
+    assert strength_to_weight(50) == 1.0
+    assert strength_to_weight(0) == pytest.approx(0.1)
+    assert strength_to_weight(100) == pytest.approx(10.0)
+    assert strength_to_weight(75) == pytest.approx(10**0.5, rel=1e-3)
+
+
+@pytest.mark.parametrize("size", [0, 640])
+def test_params_are_valid_engine_params(size):
+    settings = Settings(
+        strength=90, quality="draft", size=size, preserve_colors="histogram", seed=7
+    )
+    params = settings.to_params()
+    engine = Params.from_dict(params)  # the server validates with this: unknown keys refused
+    assert engine.quality == "draft" and engine.seed == 7
+    assert engine.preserve_colors == "histogram"
+    assert engine.style_weight == pytest.approx(strength_to_weight(90))
+    assert engine.size == (size or None)
