@@ -29,7 +29,12 @@ pytestmark = [
 SIZE = (96, 64)
 SELECTION = (52, 18, 28, 24)  # x, y, w, h
 PARAMS = {"size": 64, "iterations": 8, "scales": 1, "seed": 1}
-SCENARIOS = ["server_down", "stylize", "selection", "ui", "dialog"]
+SCREENSHOTS = {
+    "dialog.png": "krita_dialog.png",
+    "krita_result.png": "krita_result.png",
+    "progress_dialog.png": "krita_progress.png",
+}
+SCENARIOS = ["server_down", "stylize", "selection", "ui", "dialog", "sixteen_bit"]
 
 
 def make_test_image(content: Path, path: Path) -> None:
@@ -77,11 +82,11 @@ def krita_run(tmp_path_factory, content_path, style_path):
             f"report: {report_text}\nstderr: {process.stderr[-3000:]}"
         )
     screenshots = os.environ.get("NST_SCREENSHOTS")
-    if screenshots:
+    if screenshots:  # e.g. docs/images, to refresh the README's pictures
         Path(screenshots).mkdir(parents=True, exist_ok=True)
-        for name in ("dialog", "krita_result", "progress_dialog"):
-            if (out / (name + ".png")).exists():
-                shutil.copy(out / (name + ".png"), Path(screenshots) / (f"krita_{name}.png"))
+        for name, target in SCREENSHOTS.items():
+            if (out / name).exists():
+                shutil.copy(out / name, Path(screenshots) / target)
     return {
         "report": report,
         "out": out,
@@ -218,3 +223,17 @@ def test_dialog_lists_styles_and_reaches_the_server(krita_run):
     result = scenario(krita_run, "dialog")
     assert result["styles"] == 2 and result["checked"] == ["starry_night"]
     assert result["status"].startswith("Connected: server") and "cpu" in result["status"]
+
+
+def test_sixteen_bit_documents_are_stylised_at_their_depth(krita_run):
+    result = scenario(krita_run, "sixteen_bit")
+    assert result["depth"] == ["RGBA", "U16"]
+    assert result["new"] == {
+        "name": "Style: starry_night",
+        "bounds": [10, 0, 86, 64],
+        "depth": "U16",
+    }
+    # Same pixels, params and seed as the 8-bit run: the same result, channels in order.
+    eight_bit = load(scenario(krita_run, "stylize")["new_dump"]["file"])
+    assert mean_difference(load(result["dump"]), eight_bit) < 1.0
+    assert load(result["dump"]).getchannel("A").tobytes() == eight_bit.getchannel("A").tobytes()

@@ -116,7 +116,10 @@ def _describe(network_error) -> str:
         _E.TimeoutError: "timed out",
         _E.OperationCanceledError: "canceled",
     }
-    return names.get(network_error, "network error %d" % int(network_error))
+    # PyQt6 enums are not ints; PyQt5's are.
+    return names.get(
+        network_error, "network error %s" % getattr(network_error, "value", network_error)
+    )
 
 
 # Clients with requests in flight. Holding them here keeps the QNetworkAccessManager alive

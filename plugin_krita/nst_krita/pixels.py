@@ -150,8 +150,9 @@ def apply_mask(image, mask):
     from .qt import QPainter
 
     data = image_bytes(mask.convertToFormat(QImage.Format.Format_Grayscale8))
-    alpha = QImage(data, mask.width(), mask.height(), mask.bytesPerLine(),
-                   QImage.Format.Format_Alpha8)
+    alpha = QImage(
+        data, mask.width(), mask.height(), mask.bytesPerLine(), QImage.Format.Format_Alpha8
+    )
     out = image.convertToFormat(QImage.Format.Format_ARGB32)
     painter = QPainter(out)
     painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_DestinationIn)

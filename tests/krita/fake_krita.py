@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import uuid
 
-from PyQt5.QtCore import QObject, QRect, QUuid
+from nst_krita.qt import QImage, QObject, QRect, QtCore
+
+QUuid = QtCore.QUuid
 
 IS_FAKE = True
 
@@ -227,8 +229,6 @@ class Document:
         return self.root.projectionPixelData(x, y, w, h)
 
     def thumbnail(self, w, h):
-        from PyQt5.QtGui import QImage
-
         return QImage(w, h, QImage.Format.Format_ARGB32)
 
 

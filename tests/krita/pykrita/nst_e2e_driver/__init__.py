@@ -254,7 +254,39 @@ def scenario_dialog(doc, source):
     return result
 
 
+def scenario_sixteen_bit(doc, source):
+    """A 16-bit integer RGBA document: read, stylised and written back at 16 bits."""
+    from nst_krita import pixels
+    from nst_krita.api import stylize_active_layer
+
+    krita = Krita.instance()
+    x, y, w, h = source.bounds().getRect()
+    image = pixels.layer_to_image(bytes(source.pixelData(x, y, w, h)), w, h)
+    deep = krita.createDocument(doc.width(), doc.height(), "deep", "RGBA", "U16", "", 72.0)
+    layer = deep.createNode("Deep", "paintlayer")
+    layer.setPixelData(pixels.image_to_layer(image, 2), x, y, w, h)
+    deep.rootNode().addChildNode(layer, None)
+    krita.activeWindow().addView(deep)
+    deep.setActiveNode(layer)
+    deep.waitForDone()
+    wait_until(lambda: krita.activeDocument() == deep, 5)
+    result = {"depth": [layer.colorModel(), layer.colorDepth()]}
+    node = stylize_active_layer([SPEC["style"]], SPEC["params"], server=SPEC["server"])
+    result["new"] = {
+        "name": node.name(),
+        "bounds": list(node.bounds().getRect()),
+        "depth": node.colorDepth(),
+    }
+    nx, ny, nw, nh = node.bounds().getRect()
+    styled = pixels.layer_to_image(bytes(node.pixelData(nx, ny, nw, nh)), nw, nh, 2)
+    styled.save(os.path.join(OUT, "deep_layer.png"), "PNG")
+    result["dump"] = os.path.join(OUT, "deep_layer.png")
+    deep.setModified(False)
+    return result
+
+
 SCENARIOS = {
+    "sixteen_bit": scenario_sixteen_bit,
     "server_down": scenario_server_down,
     "stylize": scenario_stylize,
     "selection": scenario_selection,
