@@ -153,3 +153,12 @@ def test_dialog_test_connection_shows_the_device_or_the_error(krita):
     dialog.test_connection()
     assert plugin_env.process_until(lambda: dialog.test_button.isEnabled())
     assert "nst serve" in dialog.status.text()
+
+
+def test_version_guard_explains_what_is_needed():
+    from nst_krita import unsupported_reason
+
+    assert unsupported_reason((3, 11), "5.1.5") is None
+    assert unsupported_reason((3, 8), "6.0.0-prealpha") is None
+    assert "Python 3.8 or newer (this one has 3.7)" in unsupported_reason((3, 7), "5.2.0")
+    assert "Krita 5.0 or newer (this is 4.4.8)" in unsupported_reason((3, 10), "4.4.8")

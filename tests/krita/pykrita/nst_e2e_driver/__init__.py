@@ -101,6 +101,14 @@ def screenshot(name, rect=None):
     return path
 
 
+def filter_menu_actions(window):
+    """objectNames of the actions in the main window's Filter menu."""
+    for top in window.qwindow().menuBar().actions():
+        if top.menu() is not None and top.text().replace("&", "") == "Filter":
+            return [action.objectName() for action in top.menu().actions()]
+    return [top.text() for top in window.qwindow().menuBar().actions()]
+
+
 def undo(doc):
     Krita.instance().action("edit_undo").trigger()
     doc.waitForDone()
@@ -313,6 +321,8 @@ def run():
             for name in ("nst_krita_stylize", "nst_krita_repeat")
             if krita.action(name) is not None
         ]
+        REPORT["shortcut"] = krita.action("nst_krita_stylize").shortcut().toString()
+        REPORT["filter_menu"] = filter_menu_actions(window)
         source = doc.activeNode()
         REPORT["source"] = source_state(doc, source)
         REPORT["source_name"] = source.name()
