@@ -1,7 +1,7 @@
 """nst: neural style transfer (Gatys et al. 2015) for painters.
 
-    >>> import nst
-    >>> result = nst.stylize("photo.png", ["painting.jpg"], {"quality": "draft", "seed": 1})
+>>> import nst
+>>> result = nst.stylize("photo.png", ["painting.jpg"], {"quality": "draft", "seed": 1})
 """
 
 from nst.engine import Progress, stylize

@@ -7,7 +7,7 @@ import functools
 import torch
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         if torch.cuda.is_available():

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Union
+from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +32,7 @@ from nst.vgg import VGG19Features, load_vgg19
 # Below this long edge VGG's deepest layers see almost nothing: coarser scales are dropped.
 MIN_SCALE_SIZE = 64
 # With all user weights at 1, these make style and content pull about equally hard.
-STYLE_GAIN = 2.0
+STYLE_GAIN = 20.0
 TV_GAIN = 0.05
 
 
@@ -47,8 +48,8 @@ class Progress:
     steps: int  # steps in the whole run
     loss: float
     elapsed: float  # seconds since the run started
-    eta: Optional[float]  # seconds left, estimated from the work done (None at first)
-    _image: Optional[torch.Tensor] = None
+    eta: float | None  # seconds left, estimated from the work done (None at first)
+    _image: torch.Tensor | None = None
 
     @property
     def fraction(self) -> float:
@@ -160,17 +161,19 @@ def _resize(tensor: torch.Tensor, width: int, height: int) -> torch.Tensor:
     if tensor.shape[-2:] == (height, width):
         return tensor
     shrinking = width < tensor.shape[-1]
-    out = F.interpolate(tensor, (height, width), mode="bicubic", align_corners=False, antialias=shrinking)
+    out = F.interpolate(
+        tensor, (height, width), mode="bicubic", align_corners=False, antialias=shrinking
+    )
     return out.clamp(0, 255)
 
 
 def stylize(
     content: ImageInput,
-    styles: Union[ImageInput, Sequence[ImageInput]],
-    params: Union[Params, dict, None] = None,
+    styles: ImageInput | Sequence[ImageInput],
+    params: Params | dict | None = None,
     *,
-    mask: Optional[ImageInput] = None,
-    progress: Optional[ProgressCallback] = None,
+    mask: ImageInput | None = None,
+    progress: ProgressCallback | None = None,
     cancel: CancelFlag = None,
     max_pixels: int = images.DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
@@ -182,7 +185,11 @@ def stylize(
     callable; when set, the run stops within one step and raises Cancelled.
     """
     params = Params.from_dict(params) if isinstance(params, dict) or params is None else params
-    style_list = [styles] if isinstance(styles, (str, Image.Image)) or hasattr(styles, "__fspath__") else list(styles)
+    style_list = (
+        [styles]
+        if isinstance(styles, (str, Image.Image)) or hasattr(styles, "__fspath__")
+        else list(styles)
+    )
     if not style_list:
         raise NSTError("at least one style image is needed")
     blend = params.style_blend or [1.0] * len(style_list)
@@ -224,7 +231,7 @@ def _optimise(
     content_rgb: Image.Image,
     style_images: list[Image.Image],
     blend: list[float],
-    progress: Optional[ProgressCallback],
+    progress: ProgressCallback | None,
     cancel: CancelFlag,
 ) -> torch.Tensor:
     device = pick_device(params.device)
@@ -238,12 +245,15 @@ def _optimise(
     total_steps = sum(n for _, _, n in plan)
     total_work = sum(w * h * n for w, h, n in plan)
     start, done_steps, done_work = time.perf_counter(), 0, 0.0
-    image: Optional[torch.Tensor] = None
+    image: torch.Tensor | None = None
 
     for index, (w, h, iterations) in enumerate(plan):
         content_t = images.to_tensor(images.resize_long_edge(content_rgb, max(w, h))).to(device)
         style_size = max(16, round(max(w, h) * params.style_scale))
-        style_ts = [images.to_tensor(images.resize_long_edge(s, style_size)).to(device) for s in style_images]
+        style_ts = [
+            images.to_tensor(images.resize_long_edge(s, style_size)).to(device)
+            for s in style_images
+        ]
         if params.preserve_colors == "histogram":
             style_ts = [images.match_colors(s, content_t) for s in style_ts]
         objective = _Objective(model, params, content_t, style_ts, blend, dtype)
@@ -260,9 +270,14 @@ def _optimise(
         image = image.detach().contiguous().requires_grad_(True)
         optimizer = _make_optimizer(params, image)
 
+        # The losses are means, so per-pixel gradients shrink with image size; L-BFGS skips
+        # curvature pairs below 1e-10 and stalls on tiny gradients. Scaling by the pixel count
+        # keeps the gradient's size independent of the image size.
+        grad_scale = float(image.numel())
+
         def closure() -> torch.Tensor:
             optimizer.zero_grad(set_to_none=True)
-            loss = objective(image)
+            loss = objective(image) * grad_scale
             loss.backward()
             return loss
 
@@ -279,9 +294,16 @@ def _optimise(
                 eta = elapsed / done_work * (total_work - done_work) if done_steps >= 3 else None
                 progress(
                     Progress(
-                        scale=index + 1, scales=len(plan), width=w, height=h,
-                        step=done_steps, steps=total_steps, loss=float(loss), elapsed=elapsed,
-                        eta=eta, _image=image.detach(),
+                        scale=index + 1,
+                        scales=len(plan),
+                        width=w,
+                        height=h,
+                        step=done_steps,
+                        steps=total_steps,
+                        loss=float(loss) / grad_scale,
+                        elapsed=elapsed,
+                        eta=eta,
+                        _image=image.detach(),
                     )
                 )
         del objective, optimizer

@@ -18,7 +18,9 @@ ImageInput = Union[str, os.PathLike, Image.Image]
 DEFAULT_MAX_PIXELS = 64_000_000
 
 
-def open_image(source: ImageInput, what: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_image(
+    source: ImageInput, what: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
     """Open and fully decode an image, with EXIF orientation applied.
 
     Raises ImageError for missing files, non-images, truncated data, empty or huge images.
@@ -40,7 +42,9 @@ def open_image(source: ImageInput, what: str = "image", max_pixels: int = DEFAUL
     except ImageError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{what} {path} is not an image this program can read (PNG, JPEG, WebP...)")
+        raise ImageError(
+            f"{what} {path} is not an image this program can read (PNG, JPEG, WebP...)"
+        )
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{what} {path} is damaged or truncated ({exc})") from exc
     return ImageOps.exif_transpose(image)
@@ -143,7 +147,10 @@ def match_colors(style: torch.Tensor, content: torch.Tensor, eps: float = 1e-2) 
 
 
 def restore_alpha_and_mask(
-    result: Image.Image, original_rgb: Image.Image, alpha: Image.Image | None, mask: Image.Image | None
+    result: Image.Image,
+    original_rgb: Image.Image,
+    alpha: Image.Image | None,
+    mask: Image.Image | None,
 ) -> Image.Image:
     """Blend result and original by the mask (255 = result), then put the original alpha back."""
     if mask is not None:
@@ -154,7 +161,9 @@ def restore_alpha_and_mask(
     return result
 
 
-def prepare_mask(mask: ImageInput | None, size: tuple[int, int], max_pixels: int) -> Image.Image | None:
+def prepare_mask(
+    mask: ImageInput | None, size: tuple[int, int], max_pixels: int
+) -> Image.Image | None:
     if mask is None:
         return None
     image = open_image(mask, "mask", max_pixels)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from nst.errors import ParamsError
 
@@ -52,14 +52,14 @@ class Params:
     """Settings of one run. `None` for size/iterations means: take it from `quality`."""
 
     quality: str = DEFAULT_QUALITY
-    size: Optional[int] = None  # long edge of the working resolution, in pixels
-    iterations: Optional[int] = None  # optimiser steps at the finest scale
+    size: int | None = None  # long edge of the working resolution, in pixels
+    iterations: int | None = None  # optimiser steps at the finest scale
     scales: int = 3  # coarse-to-fine levels (1 = single scale)
     content_weight: float = 1.0
     style_weight: float = 1.0
     tv_weight: float = 1.0
     style_scale: float = 1.0  # size of the style image relative to the working size
-    style_blend: Optional[list[float]] = None  # one weight per style image; default equal
+    style_blend: list[float] | None = None  # one weight per style image; default equal
     preserve_colors: str = "none"
     init: str = "content"
     optimizer: str = "lbfgs"
@@ -73,14 +73,14 @@ class Params:
     style_layers: list[str] = field(
         default_factory=lambda: ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
     )
-    style_layer_weights: Optional[list[float]] = None  # default equal
+    style_layer_weights: list[float] | None = None  # default equal
 
     def __post_init__(self) -> None:
         self.validate()
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: Optional[dict[str, Any]]) -> "Params":
+    def from_dict(cls, data: dict[str, Any] | None) -> Params:
         """Build from a plain dict (JSON, CLI); unknown keys are an error, not ignored."""
         data = dict(data or {})
         known = {f.name for f in dataclasses.fields(cls)}
@@ -94,7 +94,7 @@ class Params:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> "Params":
+    def replace(self, **changes: Any) -> Params:
         return dataclasses.replace(self, **changes)
 
     # -- derived values -------------------------------------------------------------------
@@ -160,7 +160,7 @@ def _check_range(name: str, value: float) -> None:
         raise ParamsError(name, f"must be between {low:g} and {high:g} (got {value!r})")
 
 
-def _check_weights(name: str, values: Any, length: Optional[int]) -> Optional[list[float]]:
+def _check_weights(name: str, values: Any, length: int | None) -> list[float] | None:
     if values is None:
         return None
     if not isinstance(values, (list, tuple)) or not values:

@@ -24,9 +24,7 @@ from nst.errors import WeightsError
 
 # (block, convs in block) for VGG19, and the conv layers' channel counts.
 _BLOCKS = [(1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512)]
-LAYER_NAMES: tuple[str, ...] = tuple(
-    f"conv{b}_{i}" for b, n, _ in _BLOCKS for i in range(1, n + 1)
-)
+LAYER_NAMES: tuple[str, ...] = tuple(f"conv{b}_{i}" for b, n, _ in _BLOCKS for i in range(1, n + 1))
 CAFFE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

