@@ -87,8 +87,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class _Stop(Exception):
-    """Raised from the signal handler to leave waitress's loop in the main thread."""
+class _Stop(KeyboardInterrupt):
+    """Raised from the signal handler to leave waitress's loop. A KeyboardInterrupt, because
+    waitress passes those on (and stops its threads) where it would swallow other errors."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,16 +186,25 @@ def serve(config: ServerConfig, ready: threading.Event | None = None) -> int:
         flush=True,
     )
 
+    stopping = []
+
     def stop(signum: int, frame: object) -> None:
+        if stopping:  # a second Ctrl+C: stop waiting for anything
+            os._exit(1)
+        stopping.append(signum)
+        log.info("stopping (%s): canceling jobs", signal.Signals(signum).name)
+        # Cancel first, so that request threads waiting on jobs (/stylize, /events) finish
+        # before waitress waits for its threads.
+        manager.stop()
         raise _Stop(signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     if ready is not None:
         ready.set()
     try:
-        server.run()
-    except (_Stop, KeyboardInterrupt) as why:
-        log.info("stopping (%s): canceling jobs", why or "interrupt")
+        server.run()  # returns after waitress caught our _Stop (or a KeyboardInterrupt)
+    except KeyboardInterrupt:
+        pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

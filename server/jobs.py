@@ -215,7 +215,13 @@ class JobManager:
             }
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Cancel everything and stop the worker (it stops within one optimiser step)."""
+        """Cancel everything and wait for the worker (it stops within one optimiser step)."""
+        self.stop()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def stop(self) -> None:
+        """Cancel every job and tell the worker to end; returns at once."""
         with self._wake:
             self._stopping = True
             while self._queue:
@@ -228,8 +234,6 @@ class JobManager:
             if self._running is not None:
                 self._running.cancel_event.set()
             self._wake.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
 
     # -- internals (call with the lock held) ------------------------------------------------
     def _finish(self, job: Job, state: str, error: dict[str, str] | None = None) -> None:

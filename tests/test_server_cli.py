@@ -3,15 +3,19 @@ prompt, clean exit on SIGTERM/SIGINT while a job runs."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
+import requests
 from conftest import small
+from PIL import Image
 
 from nst.client import Client
 from server.cli import build_parser, is_loopback, main
@@ -84,25 +88,66 @@ def test_bad_flag_values_exit_2(capsys) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_shutdown_while_a_job_runs_exits_promptly(sig: int, content_path, style_path) -> None:
+    """Under load: a running job, a /stylize request waiting behind it, an /events stream
+    and pollers hammering the status; the signal must still stop the process at once."""
     proc = ServerProcess("--log-level", "info").start()
+    stop_polling = threading.Event()
     try:
         client = Client(proc.url)
-        job = client.submit(
-            small(content_path, 64), style_path, {"size": 64, "iterations": 5000, "scales": 1}
-        )
+        image = small(content_path, 64)
+        job = client.submit(image, style_path, {"size": 64, "iterations": 5000, "scales": 1})
         deadline = time.monotonic() + 60
         while job.status().step < 2:
             assert time.monotonic() < deadline
             time.sleep(0.02)
+
+        def hammer() -> None:
+            session = requests.Session()
+            while not stop_polling.is_set():
+                try:
+                    session.get(f"{proc.api}/jobs/{job.id}", timeout=5)
+                except requests.RequestException:
+                    return
+
+        def wait_sync() -> None:
+            with contextlib.suppress(requests.RequestException):
+                requests.post(
+                    proc.api + "/stylize",
+                    timeout=30,
+                    files={"content": png(image), "style": png(image)},
+                )
+
+        def follow_events() -> None:
+            with contextlib.suppress(requests.RequestException):
+                with requests.get(
+                    f"{proc.api}/jobs/{job.id}/events", stream=True, timeout=30
+                ) as response:
+                    for _ in response.iter_lines():
+                        pass
+
+        threads = [
+            threading.Thread(target=f, daemon=True)
+            for f in (hammer, hammer, hammer, hammer, wait_sync, follow_events)
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
         started = time.monotonic()
         code = proc.stop(sig, timeout=15)
         took = time.monotonic() - started
         log = proc.output()
     finally:
+        stop_polling.set()
         proc.__exit__(None, None, None)
     assert code == 0, log
     assert took < 5.0, f"took {took:.1f} s to exit"
     assert "stopping" in log and "canceled" in log
+
+
+def png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
 
 
 def test_ready_line_names_url_device_precision_weights() -> None:
