@@ -34,7 +34,16 @@ SCREENSHOTS = {
     "krita_result.png": "krita_result.png",
     "progress_dialog.png": "krita_progress.png",
 }
-SCENARIOS = ["server_down", "stylize", "selection", "ui", "dialog", "sixteen_bit"]
+SCENARIOS = [
+    "server_down",
+    "stylize",
+    "selection",
+    "ui",
+    "dialog",
+    "cancel",
+    "empty_layer",  # these two open documents of their own
+    "sixteen_bit",
+]
 
 
 def make_test_image(content: Path, path: Path) -> None:
@@ -239,3 +248,18 @@ def test_sixteen_bit_documents_are_stylised_at_their_depth(krita_run):
     eight_bit = load(scenario(krita_run, "stylize")["new_dump"]["file"])
     assert mean_difference(load(result["dump"]), eight_bit) < 1.0
     assert load(result["dump"]).getchannel("A").tobytes() == eight_bit.getchannel("A").tobytes()
+
+
+def test_empty_layer_is_refused_with_a_message(krita_run):
+    result = scenario(krita_run, "empty_layer")
+    assert result["active"] == "Empty"
+    assert result["error"]["type"] == "EmptyLayer"
+    assert result["error"]["message"] == "The layer 'Empty' is empty: there is nothing to stylise."
+    assert result["unchanged"]
+
+
+def test_cancel_stops_the_server_job_and_inserts_nothing(krita_run):
+    result = scenario(krita_run, "cancel")
+    assert result["running"] and result["finished"]
+    assert result["server_state"] == "canceled"
+    assert result["errors"] == [] and result["unchanged"]

@@ -109,6 +109,13 @@ def filter_menu_actions(window):
     return [top.text() for top in window.qwindow().menuBar().actions()]
 
 
+def activate(doc, node):
+    """setActiveNode takes effect through the view, a little later: wait for it."""
+    doc.setActiveNode(node)
+    if not wait_until(lambda: doc.activeNode() == node, 5):
+        log("could not activate", node.name())
+
+
 def undo(doc):
     Krita.instance().action("edit_undo").trigger()
     doc.waitForDone()
@@ -293,7 +300,65 @@ def scenario_sixteen_bit(doc, source):
     return result
 
 
+def scenario_empty_layer(doc, source):
+    """An empty active layer: a clear message, nothing added.
+
+    In its own document, made active before the view exists: headless, a layer added to a
+    shown document cannot be activated (the view's layer list does not refresh).
+    """
+    from nst_krita.api import stylize_active_layer
+    from nst_krita.errors import NSTError
+
+    krita = Krita.instance()
+    other = krita.createDocument(64, 48, "empty", "RGBA", "U8", "", 72.0)
+    empty = other.createNode("Empty", "paintlayer")
+    other.rootNode().addChildNode(empty, None)
+    other.setActiveNode(empty)
+    krita.activeWindow().addView(other)
+    wait_until(lambda: krita.activeDocument() == other, 5)
+    result = {"active": other.activeNode().name()}
+    before = layers(other)
+    try:
+        stylize_active_layer([SPEC["style"]], SPEC["params"], server=SPEC["server"])
+        result["error"] = None
+    except NSTError as exc:
+        result["error"] = error_of(exc)
+    result["unchanged"] = layers(other) == before
+    other.setModified(False)
+    return result
+
+
+def scenario_cancel(doc, source):
+    """Cancel in the progress window cancels the job on the server; nothing is inserted."""
+    import urllib.request
+
+    from nst_krita import extension
+    from nst_krita.settings import Settings
+    from nst_krita.styles import StyleRef
+
+    shown = []
+    extension.show_error = lambda error: shown.append(str(error))
+    ext = next(e for e in Krita.instance().extensions() if type(e).__name__ == "NSTExtension")
+    settings = Settings(server=SPEC["server"], quality="high", size=96)  # slow enough
+    before = layers(doc)
+    ext.run(settings, [StyleRef("file", SPEC["style"])])
+    job, progress = ext.running[0][0], ext.running[0][1]
+    result = {"running": wait_until(lambda: job.state == "running", 30)}
+    job_id = job.job_id
+    progress.cancel_button.click()
+    result["finished"] = wait_until(lambda: not ext.running, 10)
+    pause(0.5)
+    url = f"{SPEC['server']}/api/v1/jobs/{job_id}"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        result["server_state"] = json.loads(reply.read().decode())["state"]
+    result["errors"] = shown
+    result["unchanged"] = layers(doc) == before
+    return result
+
+
 SCENARIOS = {
+    "empty_layer": scenario_empty_layer,
+    "cancel": scenario_cancel,
     "sixteen_bit": scenario_sixteen_bit,
     "server_down": scenario_server_down,
     "stylize": scenario_stylize,
@@ -340,7 +405,7 @@ def run():
                     "traceback": traceback.format_exc(),
                 }
             save_report()
-            doc.setActiveNode(source)
+            activate(doc, source)
     except Exception:  # noqa: BLE001
         REPORT["errors"].append(traceback.format_exc())
     REPORT["done"] = True
