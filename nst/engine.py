@@ -61,7 +61,7 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
-CancelFlag = Union[threading.Event, Callable[[], bool], None]
+CancelFlag = Union[threading.Event, Callable[[], bool], None]  # noqa: UP007 (runtime alias)
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -242,12 +242,9 @@ def _optimise(
 
     work = images.resize_long_edge(content_rgb, params.working_size)
     plan = schedule(params, *work.size)
-    total_steps = sum(n for _, _, n in plan)
-    total_work = sum(w * h * n for w, h, n in plan)
-    start, done_steps, done_work = time.perf_counter(), 0, 0.0
+    tracker = _Tracker(plan, progress)
     image: torch.Tensor | None = None
-
-    for index, (w, h, iterations) in enumerate(plan):
+    for w, h, iterations in plan:
         content_t = images.to_tensor(images.resize_long_edge(content_rgb, max(w, h))).to(device)
         style_size = max(16, round(max(w, h) * params.style_scale))
         style_ts = [
@@ -257,8 +254,6 @@ def _optimise(
         if params.preserve_colors == "histogram":
             style_ts = [images.match_colors(s, content_t) for s in style_ts]
         objective = _Objective(model, params, content_t, style_ts, blend, dtype)
-        del style_ts
-
         if image is None:
             if params.init == "noise":
                 noise = torch.randn(content_t.shape, generator=generator) * 40 + 128
@@ -267,48 +262,76 @@ def _optimise(
                 image = content_t.clone()
         else:
             image = _resize(image, w, h)
-        image = image.detach().contiguous().requires_grad_(True)
-        optimizer = _make_optimizer(params, image)
-
-        # The losses are means, so per-pixel gradients shrink with image size; L-BFGS skips
-        # curvature pairs below 1e-10 and stalls on tiny gradients. Scaling by the pixel count
-        # keeps the gradient's size independent of the image size.
-        grad_scale = float(image.numel())
-
-        def closure() -> torch.Tensor:
-            optimizer.zero_grad(set_to_none=True)
-            loss = objective(image) * grad_scale
-            loss.backward()
-            return loss
-
-        for _ in range(iterations):
-            if _is_cancelled(cancel):
-                raise Cancelled("cancelled")
-            loss = optimizer.step(closure)
-            with torch.no_grad():
-                image.clamp_(0, 255)
-            done_steps += 1
-            done_work += w * h
-            if progress is not None:
-                elapsed = time.perf_counter() - start
-                eta = elapsed / done_work * (total_work - done_work) if done_steps >= 3 else None
-                progress(
-                    Progress(
-                        scale=index + 1,
-                        scales=len(plan),
-                        width=w,
-                        height=h,
-                        step=done_steps,
-                        steps=total_steps,
-                        loss=float(loss) / grad_scale,
-                        elapsed=elapsed,
-                        eta=eta,
-                        _image=image.detach(),
-                    )
-                )
-        del objective, optimizer
+        image = _optimise_scale(params, objective, image, iterations, cancel, tracker)
     assert image is not None
+    return image
+
+
+def _optimise_scale(
+    params: Params,
+    objective: _Objective,
+    start: torch.Tensor,
+    iterations: int,
+    cancel: CancelFlag,
+    tracker: _Tracker,
+) -> torch.Tensor:
+    image = start.detach().contiguous().requires_grad_(True)
+    optimizer = _make_optimizer(params, image)
+    # The losses are means, so per-pixel gradients shrink with image size; L-BFGS skips
+    # curvature pairs below 1e-10 and stalls on tiny gradients. Scaling by the pixel count
+    # keeps the gradient's size independent of the image size.
+    grad_scale = float(image.numel())
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = objective(image) * grad_scale
+        loss.backward()
+        return loss
+
+    for _ in range(iterations):
+        if _is_cancelled(cancel):
+            raise Cancelled("cancelled")
+        loss = optimizer.step(closure)
+        with torch.no_grad():
+            image.clamp_(0, 255)
+        tracker.step(loss.item() / grad_scale, image)
     return image.detach()
+
+
+class _Tracker:
+    """Counts steps over the whole plan and reports Progress, with an ETA by pixels processed."""
+
+    def __init__(self, plan: list[tuple[int, int, int]], callback: ProgressCallback | None):
+        self.plan, self.callback = plan, callback
+        self.total_steps = sum(n for _, _, n in plan)
+        self.total_work = sum(w * h * n for w, h, n in plan)
+        self.start = time.perf_counter()
+        self.steps = 0
+        self.work = 0.0
+
+    def step(self, loss: float, image: torch.Tensor) -> None:
+        h, w = image.shape[-2:]
+        self.steps += 1
+        self.work += w * h
+        if self.callback is None:
+            return
+        scale = 1 + [(pw, ph) for pw, ph, _ in self.plan].index((w, h))
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / self.work * (self.total_work - self.work) if self.steps >= 3 else None
+        self.callback(
+            Progress(
+                scale=scale,
+                scales=len(self.plan),
+                width=w,
+                height=h,
+                step=self.steps,
+                steps=self.total_steps,
+                loss=loss,
+                elapsed=elapsed,
+                eta=eta,
+                _image=image.detach(),
+            )
+        )
 
 
 def _make_optimizer(params: Params, image: torch.Tensor) -> torch.optim.Optimizer:

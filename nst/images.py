@@ -12,7 +12,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nst.errors import ImageError
 
-ImageInput = Union[str, os.PathLike, Image.Image]
+ImageInput = Union[str, os.PathLike, Image.Image]  # noqa: UP007 (runtime alias)
 
 # 64 megapixels: far above any canvas a style run can handle, well below a decompression bomb.
 DEFAULT_MAX_PIXELS = 64_000_000
@@ -42,7 +42,7 @@ def open_image(
     except ImageError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(
+        raise ImageError(  # noqa: B904 (the cause adds nothing for the reader)
             f"{what} {path} is not an image this program can read (PNG, JPEG, WebP...)"
         )
     except (OSError, SyntaxError, ValueError) as exc:

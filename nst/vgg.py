@@ -72,7 +72,7 @@ class VGG19Features(nn.Module):
         x = (image - self.mean) * self.scale
         out: dict[str, torch.Tensor] = {}
         pool = nn.functional.max_pool2d if self.pooling == "max" else nn.functional.avg_pool2d
-        for index, name in enumerate(LAYER_NAMES[: last + 1]):
+        for name in LAYER_NAMES[: last + 1]:
             if name.endswith("_1") and name != "conv1_1":
                 x = pool(x, 2, 2, ceil_mode=True)
             x = torch.relu(self.convs[name](x))

@@ -147,15 +147,23 @@ def test_short_run_cuts_style_loss_and_keeps_content(tiny_content, tiny_style) -
     params = {"size": 64, "iterations": 30, "scales": 1, "seed": 1}
     result = nst.stylize(tiny_content, tiny_style, params)
     assert result.size == tiny_content.size and result.mode == "RGB"
-    content_before, style_before = gatys_losses(tiny_content, tiny_content, tiny_style)
+    _, style_before = gatys_losses(tiny_content, tiny_content, tiny_style)
     content_after, style_after = gatys_losses(result, tiny_content, tiny_style)
     assert style_after < style_before / 5, (style_before, style_after)
-    # Content stays recognisable: its loss is far below that of an unrelated image.
-    noise = Image.fromarray(
-        np.random.default_rng(0).integers(0, 256, (*tiny_content.size[::-1], 3), np.uint8)
-    )
-    assert content_after < 0.5 * gatys_losses(noise, tiny_content, tiny_style)[0]
-    assert content_before == 0.0
+    # Content stays recognisable: much closer to the photo than the painting itself is, and
+    # its coarse light and dark areas still follow the photo's.
+    painting = tiny_style.resize(tiny_content.size)
+    assert content_after < 0.8 * gatys_losses(painting, tiny_content, tiny_style)[0]
+    assert _coarse_correlation(result, tiny_content) > 0.6
+
+
+def _coarse_correlation(a: Image.Image, b: Image.Image) -> float:
+    def coarse(im: Image.Image) -> np.ndarray:
+        return np.asarray(
+            im.convert("L").resize((16, 11), Image.Resampling.BOX), np.float64
+        ).ravel()
+
+    return float(np.corrcoef(coarse(a), coarse(b))[0, 1])
 
 
 def test_same_seed_gives_same_bytes(tiny_content, tiny_style) -> None:
@@ -240,8 +248,9 @@ def test_greyscale_palette_and_16bit_inputs(tiny_content, tiny_style) -> None:
 
 
 def _to_16bit(image: Image.Image) -> Image.Image:
-    arr = np.asarray(image.convert("L"), np.uint16) * 257
-    return Image.fromarray(arr, "I;16")
+    image16 = Image.fromarray(np.asarray(image.convert("L"), np.uint16) * 257)
+    assert image16.mode == "I;16"
+    return image16
 
 
 def test_exif_orientation_is_respected(tmp_path, tiny_style) -> None:
@@ -252,17 +261,20 @@ def test_exif_orientation_is_respected(tmp_path, tiny_style) -> None:
     assert nst.stylize(path, tiny_style, FAST).size == (40, 60)
 
 
-def test_colour_preservation_keeps_content_chroma(tiny_content, tiny_style) -> None:
-    def chroma_error(result: Image.Image) -> float:
-        a = np.asarray(result.convert("YCbCr"), np.float32)[..., 1:]
-        b = np.asarray(tiny_content.convert("YCbCr"), np.float32)[..., 1:]
-        return float(np.abs(a - b).mean())
+def test_colour_preservation_keeps_the_photos_colours(tiny_content, tiny_style) -> None:
+    def colour_shift(result: Image.Image) -> float:
+        mean = np.asarray(result, np.float32).reshape(-1, 3).mean(0)
+        return float(
+            np.abs(mean - np.asarray(tiny_content, np.float32).reshape(-1, 3).mean(0)).sum()
+        )
 
-    plain = nst.stylize(tiny_content, tiny_style, FAST)
-    lum = nst.stylize(tiny_content, tiny_style, {**FAST, "preserve_colors": "luminance"})
-    hist = nst.stylize(tiny_content, tiny_style, {**FAST, "preserve_colors": "histogram"})
-    assert chroma_error(lum) < chroma_error(plain) / 3
-    assert chroma_error(hist) < chroma_error(plain)
+    params = {**FAST, "iterations": 20}
+    plain = colour_shift(nst.stylize(tiny_content, tiny_style, params))
+    for mode in ("luminance", "histogram"):
+        kept = colour_shift(
+            nst.stylize(tiny_content, tiny_style, {**params, "preserve_colors": mode})
+        )
+        assert kept < plain / 5, (mode, kept, plain)
 
 
 def test_histogram_matching_moves_colour_statistics() -> None:
