@@ -18,8 +18,7 @@ from nst_krita import errors, job  # noqa: E402
 from nst_krita.api import stylize_active_layer  # noqa: E402
 from nst_krita.settings import KritaStore, Settings  # noqa: E402
 from PIL import Image  # noqa: E402
-from stub_server import StubServer, free_port  # noqa: E402
-from test_plugin_client import job_routes, parse_multipart  # noqa: E402
+from stub_server import StubServer, free_port, job_routes, parse_multipart  # noqa: E402
 
 
 def png(width, height, rgba):

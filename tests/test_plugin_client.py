@@ -5,8 +5,6 @@ Fast unit tests only; the real server is exercised by the end-to-end Krita tests
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import io
 import json
 import sys
@@ -23,34 +21,15 @@ from nst_krita import errors, job  # noqa: E402
 from nst_krita.api import wait_for  # noqa: E402
 from nst_krita.client import ServerClient, map_error, normalize_url, run_blocking  # noqa: E402
 from PIL import Image  # noqa: E402
-from stub_server import StubServer, free_port  # noqa: E402
-
-JSON = "application/json"
-
-
-def png(width=4, height=3, rgba=(10, 20, 30, 255)):
-    buffer = io.BytesIO()
-    Image.new("RGBA", (width, height), rgba).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def body(payload):
-    return json.dumps(payload).encode()
-
-
-def parse_multipart(request):
-    """The parts of a multipart request, as {name: [(filename, content_type, bytes)]}."""
-    head = "Content-Type: {}\r\n\r\n".format(request["headers"]["Content-Type"])
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        head.encode() + request["body"]
-    )
-    parts = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        parts.setdefault(name, []).append(
-            (part.get_filename(), part.get_content_type(), part.get_payload(decode=True))
-        )
-    return parts
+from stub_server import (  # noqa: E402
+    JSON,
+    StubServer,
+    body,
+    free_port,
+    job_routes,
+    parse_multipart,
+    png,
+)
 
 
 @pytest.fixture()
@@ -151,44 +130,6 @@ def test_map_error_without_a_network():
     assert isinstance(map_error(url, E.RemoteHostClosedError, 0, b""), errors.ConnectionLost)
     timeout = map_error(url, E.OperationCanceledError, 0, b"", timed_out=True, timeout_s=30)
     assert isinstance(timeout, errors.ServerTimeout) and "30 s" in str(timeout)
-
-
-def job_routes(stub, result=None, final_state="succeeded", error=None):
-    stub.json("POST", "/jobs", 202, {"id": "j1", "state": "queued", "queue_position": 0})
-    running = {
-        "id": "j1",
-        "state": "running",
-        "queue_position": 0,
-        "error": None,
-        "progress": {
-            "step": 3,
-            "steps": 10,
-            "fraction": 0.3,
-            "eta": 4.2,
-            "scale": 1,
-            "scales": 2,
-            "loss": 1.0,
-            "elapsed": 1.0,
-        },
-    }
-    final = dict(
-        running,
-        state=final_state,
-        error=error,
-        progress=dict(running["progress"], step=10, fraction=1.0, eta=0),
-    )
-    stub.route(
-        "GET",
-        "/jobs/j1",
-        (200, JSON, body(dict(running, state="queued", queue_position=2))),
-        (200, JSON, body(running)),
-        (200, JSON, body(running)),
-        (200, JSON, body(running)),
-        (200, JSON, body(final)),
-    )
-    stub.route("GET", "/jobs/j1/preview", (200, "image/png", png(2, 2)))
-    stub.route("GET", "/jobs/j1/result", (200, "image/png", result or png()))
-    stub.json("DELETE", "/jobs/j1", 200, {"id": "j1", "state": "canceled"})
 
 
 def test_a_job_uploads_polls_and_returns_the_result(stub, monkeypatch):

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageStat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "krita"))
-import harness  # noqa: E402
+import krita_harness as harness  # noqa: E402
 
 pytestmark = [
     pytest.mark.krita,

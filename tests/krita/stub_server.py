@@ -8,6 +8,9 @@ Every request is recorded with its headers and body.
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import io
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -98,3 +101,72 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# -- a scripted job: queued, running (3 polls), then final_state ------------------------
+JSON = "application/json"
+
+
+def png(width=4, height=3, rgba=(10, 20, 30, 255)):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGBA", (width, height), rgba).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def body(payload):
+    return json.dumps(payload).encode()
+
+
+def job_routes(stub, result=None, final_state="succeeded", error=None):
+    stub.json("POST", "/jobs", 202, {"id": "j1", "state": "queued", "queue_position": 0})
+    running = {
+        "id": "j1",
+        "state": "running",
+        "queue_position": 0,
+        "error": None,
+        "progress": {
+            "step": 3,
+            "steps": 10,
+            "fraction": 0.3,
+            "eta": 4.2,
+            "scale": 1,
+            "scales": 2,
+            "loss": 1.0,
+            "elapsed": 1.0,
+        },
+    }
+    final = dict(
+        running,
+        state=final_state,
+        error=error,
+        progress=dict(running["progress"], step=10, fraction=1.0, eta=0),
+    )
+    stub.route(
+        "GET",
+        "/jobs/j1",
+        (200, JSON, body(dict(running, state="queued", queue_position=2))),
+        (200, JSON, body(running)),
+        (200, JSON, body(running)),
+        (200, JSON, body(running)),
+        (200, JSON, body(final)),
+    )
+    stub.route("GET", "/jobs/j1/preview", (200, "image/png", png(2, 2)))
+    stub.route("GET", "/jobs/j1/result", (200, "image/png", result or png()))
+    stub.json("DELETE", "/jobs/j1", 200, {"id": "j1", "state": "canceled"})
+
+
+def parse_multipart(request):
+    """The parts of a multipart request, as {name: [(filename, content_type, bytes)]}."""
+    head = "Content-Type: {}\r\n\r\n".format(request["headers"]["Content-Type"])
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        head.encode() + request["body"]
+    )
+    parts = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        parts.setdefault(name, []).append(
+            (part.get_filename(), part.get_content_type(), part.get_payload(decode=True))
+        )
+    return parts
