@@ -86,7 +86,7 @@ def schedule(params: Params, width: int, height: int) -> list[tuple[int, int, in
     """
     long_edge = max(width, height)
     out = []
-    for level in range(params.scales):
+    for level in range(params.scale_count):
         edge = round(long_edge / 2**level)
         if level and edge < MIN_SCALE_SIZE:
             break

