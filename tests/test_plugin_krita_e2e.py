@@ -230,6 +230,14 @@ def test_repeat_action_shows_progress_and_inserts_the_result(krita_run):
     ]
 
 
+def test_settings_were_saved_in_kritarc_for_the_next_start(krita_run):
+    # Written by Krita when it quit: the plugin's group in kritarc, not the pykrita folder.
+    kritarc = (krita_run["home"] / ".config" / "kritarc").read_text()
+    group = kritarc.split("[nst_krita]\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert {"quality=draft", "seed=2", "size=64", "strength=70"} <= set(group)
+    assert "enable_nst_krita=true" in kritarc
+
+
 def test_dialog_lists_styles_and_reaches_the_server(krita_run):
     result = scenario(krita_run, "dialog")
     assert result["styles"] == 2 and result["checked"] == ["starry_night"]

@@ -1,7 +1,7 @@
 """Run a real Krita headless (Xvfb) with the plugin installed by install.py and a driver.
 
-Recipe and pitfalls: ../shared/KRITA.md. Krita gets a throwaway HOME, a PATH without the
-virtualenv (else its embedded Python loses Debian's PyQt5), `timeout`, and the test-only
+Recipe and pitfalls: ../shared/KRITA.md. Krita gets its own Xvfb, a throwaway HOME, a PATH
+without the virtualenv (else its embedded Python loses Debian's PyQt5), `timeout`, and the test-only
 driver plugin from tests/krita/pykrita, which runs the scenarios and quits.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -26,14 +27,45 @@ CLEAN_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 def missing_tools() -> str | None:
     """Why a real-Krita test cannot run here, or None."""
-    missing = [
-        tool for tool in ("krita", "xvfb-run") if shutil.which(tool, path=CLEAN_PATH) is None
-    ]
+    missing = [tool for tool in ("krita", "Xvfb") if shutil.which(tool, path=CLEAN_PATH) is None]
     if missing:
-        return "needs {} (apt-get install krita xvfb xauth imagemagick)".format(
-            " and ".join(missing)
-        )
+        tools = " and ".join(missing)
+        return f"needs {tools} (apt-get install krita xvfb xauth imagemagick)"
     return None
+
+
+@contextlib.contextmanager
+def virtual_display(screen: str = "1600x1000x24", timeout: float = 30.0):
+    """An Xvfb on a display number it picks itself (-displayfd), so runs in parallel never
+    race for one, as `xvfb-run -a` can. Yields ":N"."""
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", screen, "-nolisten", "tcp"],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    try:
+        number = b""
+        deadline = time.monotonic() + timeout
+        while not number.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([read_end], [], [], left)[0]:
+                raise RuntimeError("Xvfb did not start")
+            chunk = os.read(read_end, 16)
+            if not chunk:
+                raise RuntimeError(f"Xvfb exited (code {process.wait()})")
+            number += chunk
+        yield ":" + number.decode().strip()
+    finally:
+        os.close(read_end)
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def free_port() -> int:
@@ -126,25 +158,15 @@ def run_krita(home: Path, image: Path, spec: dict, timeout: int = 150):
     spec_path.write_text(json.dumps(spec))
     env = clean_env(home)
     env["NST_E2E_SPEC"] = str(spec_path)
-    process = subprocess.run(
-        [
-            "timeout",
-            "-k",
-            "10",
-            str(timeout),
-            "xvfb-run",
-            "-a",
-            "-s",
-            "-screen 0 1600x1000x24",
-            "krita",
-            "--nosplash",
-            str(image),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout + 30,
-    )
+    with virtual_display() as display:
+        env["DISPLAY"] = display
+        process = subprocess.run(
+            ["timeout", "-k", "10", str(timeout), "krita", "--nosplash", str(image)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout + 30,
+        )
     report_path = out / "report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else None
     return process, report
