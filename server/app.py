@@ -256,14 +256,14 @@ def _job_from_request() -> Job:
         raw = files["params"].stream.read().decode("utf-8", "replace")
     params = uploads.parse_params(raw, pick_device(config.device), len(style_parts))
     limit = config.max_pixels
-    image = uploads.decode_image(content, "content image", limit)
+    image = uploads.check_image(content, "content image", limit)
     styles = [
-        uploads.decode_image(part, f"style image {i + 1}", limit)
+        uploads.check_image(part, f"style image {i + 1}", limit)
         for i, part in enumerate(style_parts)
     ]
     mask = None
     if "mask" in files:
-        mask = uploads.decode_image(files["mask"], "mask", limit)
+        mask = uploads.check_image(files["mask"], "mask", limit)
         if mask.size != image.size:
             raise ApiError(
                 400,

@@ -22,6 +22,7 @@ from PIL import Image
 
 import nst
 from nst.images import DEFAULT_MAX_PIXELS
+from server.uploads import CheckedImage
 
 log = logging.getLogger("server.jobs")
 
@@ -49,12 +50,19 @@ def encode_png(image: Image.Image, compress_level: int = 1) -> bytes:
     return out.getvalue()
 
 
+Source = Image.Image | CheckedImage  # checked uploads are decoded by the worker
+
+
+def _open(source: Source) -> Image.Image:
+    return source.open() if isinstance(source, CheckedImage) else source
+
+
 @dataclass(eq=False)
 class Job:
-    content: Image.Image | None
-    styles: list[Image.Image]
+    content: Source | None
+    styles: list[Source]
     params: nst.Params
-    mask: Image.Image | None = None
+    mask: Source | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     state: str = QUEUED
     width: int = 0
@@ -280,11 +288,14 @@ class JobManager:
         log.info("job %s started (%dx%d)", job.id, job.width, job.height)
         state, error, png = FAILED, None, None
         try:
+            content = _open(job.content)
+            # EXIF orientation stored after the pixels is only seen now: report that size.
+            job.width, job.height = content.size
             result = nst.stylize(
-                job.content,
-                job.styles,
+                content,
+                [_open(style) for style in job.styles],
                 job.params,
-                mask=job.mask,
+                mask=None if job.mask is None else _open(job.mask),
                 progress=job.on_progress,
                 cancel=job.cancel_event,
                 max_pixels=self.max_pixels,

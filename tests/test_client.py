@@ -3,8 +3,12 @@ queue of two, so that a full queue (429) is cheap to reach."""
 
 from __future__ import annotations
 
+import json
+import struct
 import time
+import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -16,6 +20,7 @@ from nst.client import (
     Client,
     ClientError,
     JobCanceled,
+    JobFailed,
     JobStatus,
     RequestError,
     ServerUnavailable,
@@ -101,6 +106,38 @@ def test_client_stylize_with_several_styles_and_mask(
     assert image.crop(right).tobytes() == content.crop(right).tobytes()  # masked out
     left = (0, 0, content.width // 2, content.height)
     assert image.crop(left).tobytes() != content.crop(left).tobytes()
+
+
+def broken_png(width: int, height: int) -> bytes:
+    """Correct chunk checksums, but pixel data that is not zlib: fails only in the worker."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", b"not zlib" * 9)
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_job_failed_carries_the_code(client: Client, style_path) -> None:
+    response = client.session.post(
+        client.api + "/jobs",
+        files={"content": broken_png(32, 32), "style": Path(style_path).read_bytes()},
+        data={"params": json.dumps(FAST)},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    job = client.job(response.json()["id"])
+    with pytest.raises(JobFailed) as info:
+        job.wait()
+    assert info.value.code == "invalid_image" and "damaged" in str(info.value)
+    with pytest.raises(JobFailed):
+        job.result()
 
 
 def test_validation_error_names_the_field(client: Client, content: Image.Image, style_path) -> None:

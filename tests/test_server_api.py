@@ -572,3 +572,31 @@ def test_client_that_disconnects_does_not_kill_its_job(
     assert job_id is not None
     final = wait_state(server, job_id, ("succeeded", "failed", "canceled"))
     assert final["state"] == "succeeded" and final["progress"]["step"] == 100
+
+
+def png_with_broken_pixels(width: int, height: int) -> bytes:
+    """Well-formed chunks with correct checksums around pixel data that is not zlib: it
+    passes the upload check and fails only when decoded, i.e. in the worker."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", b"these bytes are not zlib" * 8)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def test_image_found_bad_late_fails_alone_and_next_job_runs(
+    server: ServerProcess, rgba: Image.Image, style_png: bytes
+) -> None:
+    response = submit(server, png_with_broken_pixels(*rgba.size), style_png)
+    assert response.status_code == 202, response.text
+    bad = response.json()["id"]
+    good = submit(server, png_bytes(rgba), style_png).json()["id"]
+    failed = wait_state(server, bad, ("succeeded", "failed", "canceled"))
+    assert failed["state"] == "failed"
+    assert failed["error"]["code"] == "invalid_image"
+    assert "content image" in failed["error"]["message"]
+    result = requests.get(f"{server.api}/jobs/{bad}/result", timeout=5)
+    assert result.status_code == 409 and result.json()["error"]["code"] == "invalid_image"
+    assert wait_state(server, good, ("succeeded", "failed", "canceled"))["state"] == "succeeded"
