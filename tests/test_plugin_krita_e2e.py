@@ -41,7 +41,8 @@ SCENARIOS = [
     "ui",
     "dialog",
     "cancel",
-    "empty_layer",  # these two open documents of their own
+    "empty_layer",  # these open documents of their own
+    "group_layer",
     "sixteen_bit",
 ]
 
@@ -271,3 +272,13 @@ def test_cancel_stops_the_server_job_and_inserts_nothing(krita_run):
     assert result["running"] and result["finished"]
     assert result["server_state"] == "canceled"
     assert result["errors"] == [] and result["unchanged"]
+
+
+def test_group_layer_is_stylised_as_it_looks_and_the_result_goes_above_it(krita_run):
+    result = scenario(krita_run, "group_layer")
+    assert result["new"] == {"name": "Style: starry_night", "bounds": [10, 0, 86, 64]}
+    assert result["top_level"] == ["Background", "Group", "Style: starry_night"]
+    assert result["in_group"] == ["Inner"]
+    # Its projection is the same pixels as the 8-bit run's layer: the same result.
+    eight_bit = load(scenario(krita_run, "stylize")["new_dump"]["file"])
+    assert mean_difference(load(result["dump"]), eight_bit) < 1.0

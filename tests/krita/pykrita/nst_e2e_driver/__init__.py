@@ -356,7 +356,41 @@ def scenario_cancel(doc, source):
     return result
 
 
+def scenario_group_layer(doc, source):
+    """A group layer is read as it looks (its projection); the result goes above the group."""
+    from nst_krita import pixels
+    from nst_krita.api import stylize_active_layer
+
+    krita = Krita.instance()
+    x, y, w, h = source.bounds().getRect()
+    data = bytes(source.pixelData(x, y, w, h))
+    other = krita.createDocument(doc.width(), doc.height(), "grouped", "RGBA", "U8", "", 72.0)
+    group = other.createGroupLayer("Group")
+    other.rootNode().addChildNode(group, None)
+    inner = other.createNode("Inner", "paintlayer")
+    inner.setPixelData(data, x, y, w, h)
+    group.addChildNode(inner, None)
+    other.setActiveNode(group)
+    krita.activeWindow().addView(other)
+    wait_until(lambda: krita.activeDocument() == other, 5)
+    other.waitForDone()
+    node = stylize_active_layer([SPEC["style"]], SPEC["params"], server=SPEC["server"])
+    nx, ny, nw, nh = node.bounds().getRect()
+    styled = pixels.layer_to_image(bytes(node.pixelData(nx, ny, nw, nh)), nw, nh)
+    styled.save(os.path.join(OUT, "group_result.png"), "PNG")
+    result = {
+        "active": group.name(),
+        "new": {"name": node.name(), "bounds": [nx, ny, nw, nh]},
+        "top_level": [n.name() for n in other.rootNode().childNodes()],
+        "in_group": [n.name() for n in group.childNodes()],
+        "dump": os.path.join(OUT, "group_result.png"),
+    }
+    other.setModified(False)
+    return result
+
+
 SCENARIOS = {
+    "group_layer": scenario_group_layer,
     "empty_layer": scenario_empty_layer,
     "cancel": scenario_cancel,
     "sixteen_bit": scenario_sixteen_bit,
