@@ -221,3 +221,22 @@ def test_progress_text():
     )
     assert "position 3" in job.format_progress({"state": "queued", "queue_position": 3})
     assert job.format_progress({"state": "running"}) == "Starting..."
+
+
+def test_a_job_deleted_while_a_request_is_in_flight_is_ignored(stub, monkeypatch):
+    # E.g. Krita closing with a job running: the reply must not call into the dead object.
+    from nst_krita.qt import QtCore
+
+    errors_seen = []
+    monkeypatch.setattr(sys, "excepthook", lambda *info: errors_seen.append(info))
+    job_routes(stub)
+    parent = QtCore.QObject()
+    style_job = job.StyleJob(ServerClient(stub.url), png(), [("s.png", png())], {}, parent=parent)
+    style_job.start()
+    parent.deleteLater()
+    deferred = QtCore.QEvent.Type.DeferredDelete
+    QtCore.QCoreApplication.sendPostedEvents(None, getattr(deferred, "value", deferred))
+    del parent, style_job
+    assert plugin_env.process_until(lambda: stub.requests_to("POST", "/jobs"))
+    plugin_env.process_until(lambda: False, timeout=0.3)
+    assert errors_seen == []

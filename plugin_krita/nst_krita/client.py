@@ -235,10 +235,15 @@ class ServerClient(QObject):
             state["timeout_s"],
         )
         reply.deleteLater()
-        if error is None:
-            callback(Response(int(status), body, str(content_type)), None)
-        else:
-            callback(None, error)
+        try:
+            if error is None:
+                callback(Response(int(status), body, str(content_type)), None)
+            else:
+                callback(None, error)
+        except RuntimeError as exc:
+            # The receiver (a job or dialog) was deleted meanwhile, e.g. Krita is closing.
+            if "deleted" not in str(exc):
+                raise
 
 
 def _image_type(data: bytes) -> str:
