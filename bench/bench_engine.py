@@ -26,11 +26,14 @@ sys.path.insert(0, str(ROOT))
 
 import nst  # noqa: E402
 from nst import images  # noqa: E402
+from nst.device import pick_precision  # noqa: E402
 from nst.score import gatys_losses  # noqa: E402
 from nst.vgg import load_vgg19  # noqa: E402
 
 
-def run_ours(content: Path, style: Path, size: int, out: Path) -> tuple[float, int]:
+def run_ours(
+    content: Path, style: Path, size: int, out: Path, precision: str = "auto"
+) -> tuple[float, int]:
     steps = 0
 
     def count(p: nst.Progress) -> None:
@@ -38,7 +41,8 @@ def run_ours(content: Path, style: Path, size: int, out: Path) -> tuple[float, i
         steps = p.step
 
     start = time.perf_counter()
-    result = nst.stylize(content, style, {"size": size, "seed": 0}, progress=count)
+    params = {"size": size, "seed": 0, "precision": precision}
+    result = nst.stylize(content, style, params, progress=count)
     elapsed = time.perf_counter() - start
     result.save(out)
     return elapsed, steps
@@ -120,14 +124,18 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, size {args.size} px")
     content = images.resize_long_edge(Image.open(args.content).convert("RGB"), args.size)
     style = images.resize_long_edge(Image.open(args.style).convert("RGB"), args.size)
+    auto = str(pick_precision("auto", torch.device("cpu"))).removeprefix("torch.")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         ours_png, theirs_png = Path(tmp, "ours.png"), Path(tmp, "pastiche.png")
+        fp32_png = Path(tmp, "ours_fp32.png")
         t_ours, n_ours = run_ours(args.content, args.style, args.size, ours_png)
         t_pas = run_pastiche(args.content, args.style, args.size, args.pastiche_steps, theirs_png)
+        t_fp32, n_fp32 = run_ours(args.content, args.style, args.size, fp32_png, "fp32")
         for name, png, t, n in (
-            ("nst (default preset)", ours_png, t_ours, n_ours),
+            (f"nst (default, {auto})", ours_png, t_ours, n_ours),
             (f"pastiche ({args.pastiche_steps} steps)", theirs_png, t_pas, args.pastiche_steps),
+            ("nst (default, float32)", fp32_png, t_fp32, n_fp32),
         ):
             out = Image.open(png).convert("RGB").resize(content.size, Image.Resampling.LANCZOS)
             c, s = gatys_losses(out, content, style)
@@ -138,7 +146,7 @@ def main() -> None:
     print(f"\n{'tool':28} {'wall s':>8} {'iters':>6} {'ms/iter':>8} {'content':>12} {'style':>12}")
     for name, t, n, c, s in rows:
         print(f"{name:28} {t:8.1f} {n:6d} {1000 * t / n:8.0f} {c:12.4g} {s:12.4g}")
-    (_, t1, _, c1, s1), (_, t2, _, c2, s2) = rows
+    (_, t1, _, c1, s1), (_, t2, _, c2, s2) = rows[:2]
     print(
         f"\nnst / pastiche: time {t1 / t2:.3f} (1/{t2 / t1:.1f}), content loss {c1 / c2:.3f}, "
         f"style loss {s1 / s2:.3f}"

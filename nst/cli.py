@@ -184,40 +184,45 @@ def _run_remote(args: argparse.Namespace, params: dict, bar: _ProgressBar | None
 
 
 class _ProgressBar:
-    """tqdm bar over all optimiser steps: scale, loss and ETA in its postfix."""
+    """tqdm bar over all optimiser steps, with the scale, loss and the engine's ETA.
+
+    tqdm's own estimate assumes equal steps; steps at larger scales cost more, so the ETA
+    comes from the engine, which weighs the remaining steps by their pixel counts.
+    """
+
+    FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}, {postfix}]"
 
     def __init__(self) -> None:
         self.bar = None
 
-    def _ensure(self, total: int) -> Any:
+    def _show(self, step: int, steps: int, text: str, eta: float | None) -> None:
         from tqdm import tqdm
 
         if self.bar is None:
             self.bar = tqdm(
-                total=total,
+                total=steps,
                 unit="step",
                 dynamic_ncols=True,
                 file=sys.stderr,
-                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
+                bar_format=self.FORMAT,
+                postfix="ETA ?",
             )
-        return self.bar
-
-    def _show(self, step: int, steps: int, text: str) -> None:
-        bar = self._ensure(steps)
-        bar.set_description_str(text, refresh=False)
-        bar.update(step - bar.n)
+        self.bar.total = steps  # a remote job's total is known only once it runs
+        self.bar.set_description_str(text, refresh=False)
+        eta_text = "?" if eta is None else tqdm.format_interval(eta)
+        self.bar.set_postfix_str(f"ETA {eta_text}", refresh=False)
+        self.bar.update(step - self.bar.n)
 
     def update_local(self, p: Any) -> None:
-        self._show(
-            p.step, p.steps, f"scale {p.scale}/{p.scales} {p.width}x{p.height} loss {p.loss:.3f}"
-        )
+        text = f"scale {p.scale}/{p.scales} {p.width}x{p.height} loss {p.loss:.3f}"
+        self._show(p.step, p.steps, text, p.eta)
 
     def update_remote(self, s: Any) -> None:
         if s.state == "queued":
-            self._show(0, max(1, s.steps or 1), f"queued, position {s.queue_position}")
+            self._show(0, max(1, s.steps or 1), f"queued, position {s.queue_position}", None)
         elif s.steps:
             loss = f" loss {s.loss:.3f}" if s.loss is not None else ""
-            self._show(s.step, s.steps, f"scale {s.scale}/{s.scales}{loss}")
+            self._show(s.step, s.steps, f"scale {s.scale}/{s.scales}{loss}", s.eta)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -240,7 +240,7 @@ def _optimise(
     torch.manual_seed(params.seed)
     generator = torch.Generator().manual_seed(params.seed)
 
-    work = images.resize_long_edge(content_rgb, params.working_size)
+    work = images.resize_long_edge(content_rgb, params.working_size_for(max(content_rgb.size)))
     plan = schedule(params, *work.size)
     tracker = _Tracker(plan, progress)
     image: torch.Tensor | None = None

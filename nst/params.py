@@ -103,6 +103,10 @@ class Params:
     def working_size(self) -> int:
         return self.size if self.size is not None else PRESETS[self.quality]["size"]
 
+    def working_size_for(self, long_edge: int) -> int:
+        """An explicit size is used as given; a preset's never upscales a smaller image."""
+        return self.size if self.size is not None else min(self.working_size, long_edge)
+
     @property
     def final_iterations(self) -> int:
         if self.iterations is not None:

@@ -74,6 +74,9 @@ def test_presets_fill_size_and_iterations_unless_overridden() -> None:
     assert nst.Params(quality="draft").working_size == nst.PRESETS["draft"]["size"]
     assert nst.Params(quality="high", size=300).working_size == 300
     assert nst.Params.from_dict({"iterations": 7}).final_iterations == 7
+    # A preset never works above the image's own size; an explicit size is taken as given.
+    assert nst.Params(quality="high").working_size_for(300) == 300
+    assert nst.Params(size=400).working_size_for(300) == 400
 
 
 # -- weights ------------------------------------------------------------------------------
@@ -301,3 +304,17 @@ def test_bad_images_give_clear_errors(tmp_path, tiny_style) -> None:
             nst.stylize(path, tiny_style, FAST)
     with pytest.raises(nst.ImageError, match="too large"):
         nst.stylize(tmp_path / "full.png", tiny_style, FAST, max_pixels=100 * 100)
+
+
+def test_torchvision_weights_offline_name_the_default(monkeypatch) -> None:
+    # Only the download is replaced (this machine has no internet); the loading code is real.
+    from urllib.error import URLError
+
+    from torchvision.models import VGG19_Weights
+
+    def offline(*args, **kwargs):
+        raise URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(type(VGG19_Weights.IMAGENET1K_V1), "get_state_dict", offline)
+    with pytest.raises(nst.WeightsError, match="'caffe'"):
+        load_vgg19("torchvision", "avg")
