@@ -141,7 +141,8 @@ def test_install_py_installed_and_enabled_the_plugin(krita_run):
     assert (home / ".local/share/krita/actions/nst_krita.action").is_file()
     # Krita loaded it: the Filter menu actions exist.
     assert report["plugin_actions"] == ["nst_krita_stylize", "nst_krita_repeat"]
-    assert report["filter_menu"][-2:] == ["nst_krita_stylize", "nst_krita_repeat"]
+    menu = report["filter_menu"]
+    assert "nst_krita_stylize" in menu and "nst_krita_repeat" in menu, menu
     assert report["shortcut"] == "Ctrl+Alt+Shift+S"  # from nst_krita.action
     assert krita_run["process"].returncode == 0, krita_run["process"].stderr[-2000:]
     assert not report["errors"], report["errors"]
