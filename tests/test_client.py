@@ -73,6 +73,25 @@ def test_token_required_everywhere_but_health(server: ServerProcess) -> None:
     assert ok.status_code == 200 and ok.json()["queue"]["max"] == 2
 
 
+def test_job_status_needs_the_token_too(client: Client, content: Image.Image, style_path) -> None:
+    """Status polls take a shortcut past Flask (server/fastpath.py): same rules there."""
+    job = client.submit(content, style_path, FAST)
+    url = f"{client.api}/jobs/{job.id}"
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        response = requests.get(url, headers=headers, timeout=5)
+        assert response.status_code == 401, headers
+        assert response.json()["error"]["code"] == "unauthorized"
+    good = {"Authorization": f"Bearer {TOKEN}"}
+    response = requests.get(url, headers={**good, "Origin": "https://evil.example"}, timeout=5)
+    assert response.status_code == 403
+    response = requests.get(url, headers=good, timeout=5)
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/json"
+    assert response.json()["id"] == job.id and response.json()["width"] == content.width
+    missing = requests.get(f"{client.api}/jobs/nosuchjob", headers=good, timeout=5)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    job.wait()
+
+
 def test_client_lifecycle_with_progress(client: Client, content: Image.Image, style_path) -> None:
     assert client.health()["status"] == "ok"
     assert client.info()["device"] == "cpu"
