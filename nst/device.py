@@ -6,6 +6,8 @@ import functools
 
 import torch
 
+from nst.errors import ParamsError
+
 
 @functools.cache
 def pick_device(requested: str = "auto") -> torch.device:
@@ -16,9 +18,11 @@ def pick_device(requested: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but no CUDA GPU is available; use 'auto'")
+        raise ParamsError("device", "'cuda' was asked for but there is no CUDA GPU; use 'auto'")
     if requested == "mps" and not torch.backends.mps.is_available():
-        raise RuntimeError("device 'mps' was asked for but Apple MPS is not available; use 'auto'")
+        raise ParamsError(
+            "device", "'mps' was asked for but Apple MPS is not available; use 'auto'"
+        )
     return torch.device(requested)
 
 
@@ -40,7 +44,7 @@ def pick_precision(requested: str, device: torch.device) -> torch.dtype:
     if requested != "auto":
         dtype = table[requested]
         if device.type == "cpu" and dtype == torch.float16:
-            raise RuntimeError("precision 'fp16' is for GPUs; on the CPU use 'bf16' or 'fp32'")
+            raise ParamsError("precision", "'fp16' is for GPUs; on the CPU use 'bf16' or 'fp32'")
         return dtype
     if device.type == "cpu" and cpu_has_fast_bf16():
         return torch.bfloat16

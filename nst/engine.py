@@ -24,7 +24,7 @@ from PIL import Image
 
 from nst import images
 from nst.device import pick_device, pick_precision
-from nst.errors import Cancelled, NSTError, OutOfMemory
+from nst.errors import Cancelled, NSTError, OutOfMemory, ParamsError
 from nst.images import ImageInput
 from nst.params import Params
 from nst.vgg import VGG19Features, load_vgg19
@@ -194,8 +194,6 @@ def stylize(
         raise NSTError("at least one style image is needed")
     blend = params.style_blend or [1.0] * len(style_list)
     if len(blend) != len(style_list):
-        from nst.errors import ParamsError
-
         raise ParamsError(
             "style_blend", f"has {len(blend)} weights but there are {len(style_list)} style images"
         )
@@ -211,10 +209,12 @@ def stylize(
 
     try:
         result = _optimise(params, content_rgb, style_images, blend, progress, cancel)
-    except torch.OutOfMemoryError as exc:
-        raise OutOfMemory(
-            f"out of memory at size {params.working_size}: use a smaller size or the CPU"
-        ) from exc
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        raise OutOfMemory(_oom_message(params)) from exc
+    except RuntimeError as exc:  # the CPU allocator's failure is a plain RuntimeError
+        if "can't allocate memory" not in str(exc):
+            raise
+        raise OutOfMemory(_oom_message(params)) from exc
 
     out = images.to_image(result)
     if out.size != content_rgb.size:
@@ -224,6 +224,13 @@ def stylize(
         lum = images.luminance_only(images.to_tensor(out), images.to_tensor(content_rgb))
         out = images.to_image(lum)
     return images.restore_alpha_and_mask(out, content_rgb, alpha, mask_image)
+
+
+def _oom_message(params: Params) -> str:
+    return (
+        f"out of memory at working size {params.working_size} px: use a smaller size or "
+        "quality preset, or run on a device with more memory"
+    )
 
 
 def _optimise(

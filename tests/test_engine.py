@@ -318,3 +318,10 @@ def test_torchvision_weights_offline_name_the_default(monkeypatch) -> None:
     monkeypatch.setattr(type(VGG19_Weights.IMAGENET1K_V1), "get_state_dict", offline)
     with pytest.raises(nst.WeightsError, match="'caffe'"):
         load_vgg19("torchvision", "avg")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_unavailable_device_is_a_params_error(tiny_content, tiny_style) -> None:
+    with pytest.raises(nst.ParamsError) as err:
+        nst.stylize(tiny_content, tiny_style, {**FAST, "device": "cuda"})
+    assert err.value.field == "device" and "auto" in err.value.message
