@@ -223,9 +223,9 @@ def main(argv=None, system=None, env=None, home=None, say=print):
         say("Done. Restart Krita to unload the plugin.")
     else:
         say(
-            "Done. Next: restart Krita (close it first if it is running, or it may rewrite "
-            "kritarc), then use Filter > Neural Style Transfer...\n"
-            "Start the server in a terminal with:  nst serve"
+            "Done. Next: start Krita (if it is running, quit it first: it rewrites kritarc "
+            "when it quits) and use Filter > Neural Style Transfer...\n"
+            "The plugin needs the server: start it in a terminal with  nst serve"
         )
     return 0
 

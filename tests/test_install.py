@@ -62,7 +62,7 @@ def test_install_twice_then_uninstall(tmp_path, system):
     assert (resource / "pykrita" / "nst_krita.desktop").is_file()
     assert (resource / "actions" / "nst_krita.action").is_file()
     assert kritarc.read_text() == "[python]\nenable_nst_krita=true\n"
-    assert str(resource / "pykrita") in said and "Next: restart Krita" in said
+    assert str(resource / "pykrita") in said and "Next: start Krita" in said
     assert "nst serve" in said
     assert not filecmp.dircmp(ROOT / "plugin_krita" / "nst_krita", package).diff_files
 
