@@ -75,6 +75,27 @@ def test_empty_and_transparent_layers_are_refused(doc):
         document.read_source(doc, outside)
 
 
+def test_transparent_pixels_are_refused(doc):
+    clear = doc.add_layer("Clear")
+    fill(clear, 0, 0, 4, 4, bytes((0, 0, 255, 0)))  # coloured but fully transparent
+    with pytest.raises(EmptyLayer) as info:
+        document.read_source(doc, clear)
+    assert str(info.value) == (
+        "The layer 'Clear' is fully transparent: there is nothing to stylise."
+    )
+    selection = fake_krita.Selection(40, 30)
+    selection.select(30, 20, 5, 5)
+    doc.setSelection(selection)
+    big = doc.add_layer("Big")
+    fill(big, 0, 0, 40, 30, bytes((0, 0, 255, 0)))
+    fill(big, 0, 0, 2, 2)  # visible pixels far from the selection
+    with pytest.raises(EmptyLayer) as info:
+        document.read_source(doc, big)
+    assert str(info.value) == (
+        "The layer 'Big' is fully transparent inside the selection: there is nothing to stylise."
+    )
+
+
 def test_masks_and_filter_layers_are_refused_with_a_reason(doc):
     mask = doc.add_layer("Transparency Mask", kind="transparencymask")
     with pytest.raises(UnsupportedLayer, match="is a mask"):

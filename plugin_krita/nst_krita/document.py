@@ -87,12 +87,10 @@ def read_source(doc, node) -> Source:
     read = node.pixelData if kind in OWN_PIXELS else node.projectionPixelData
     data = bytes(read(rect.x, rect.y, rect.width, rect.height))
     if alpha_is_empty(data, channel_bytes):
-        where = "inside the selection" if mask is not None else ""
+        where = " inside the selection" if mask is not None else ""
         raise EmptyLayer(
-            (
-                "The layer '%s' is fully transparent %s: there is nothing to stylise."
-                % (node.name(), where)
-            ).replace("  ", " ")
+            "The layer '%s' is fully transparent%s: there is nothing to stylise."
+            % (node.name(), where)
         )
     image = layer_to_image(data, rect.width, rect.height, channel_bytes)
     return Source(doc, node, rect, image, mask)

@@ -1,7 +1,7 @@
 """A small stand-in for Krita's `krita` module, enough for the plugin's logic in unit tests.
 
 Layers keep full-canvas 8-bit BGRA (or 16-bit) buffers; `bounds()` is the exact box of
-non-transparent pixels, as in Krita. Only what the plugin calls is here.
+non-default pixels, as in Krita. Only what the plugin calls is here.
 """
 
 from __future__ import annotations
@@ -119,7 +119,9 @@ class Node:
             for r in rects:
                 box = box.united(r)
             return box
-        opaque = [xy for xy, px in self.pixels.items() if any(px[self.bpp // 4 * 3 :])]
+        # As Krita's exactBounds: every pixel that differs from the default (all zero), so
+        # coloured but fully transparent pixels count.
+        opaque = [xy for xy, px in self.pixels.items() if any(px)]
         if not opaque:
             return QRect()
         xs = [p[0] for p in opaque]
