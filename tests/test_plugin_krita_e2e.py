@@ -44,6 +44,7 @@ SCENARIOS = [
     "empty_layer",  # these open documents of their own
     "group_layer",
     "sixteen_bit",
+    "server_stops",  # last: the server is gone afterwards
 ]
 
 
@@ -82,9 +83,9 @@ def krita_run(tmp_path_factory, content_path, style_path):
         "dialog_styles": [str(style), str(content_path)],
         "screenshots": shutil.which("import") is not None,
     }
-    with harness.real_server(port, work / "server.log") as url:
+    with harness.real_server(port, work / "server.log") as (url, stop_server):
         spec["server"] = url
-        process, report = harness.run_krita(home, image, spec)
+        process, report = harness.run_krita(home, image, spec, signals={"stop_server": stop_server})
     if report is None or not report.get("done"):
         report_text = json.dumps(report, indent=1)[-3000:]
         pytest.fail(
@@ -283,3 +284,11 @@ def test_group_layer_is_stylised_as_it_looks_and_the_result_goes_above_it(krita_
     # Its projection is the same pixels as the 8-bit run's layer: the same result.
     eight_bit = load(scenario(krita_run, "stylize")["new_dump"]["file"])
     assert mean_difference(load(result["dump"]), eight_bit) < 1.0
+
+
+def test_server_stopping_mid_job_gives_a_clear_message_and_changes_nothing(krita_run):
+    result = scenario(krita_run, "server_stops")
+    assert result["running"] and result["finished"] and result["unchanged"]
+    [message] = result["errors"]
+    assert message.startswith("The connection to the style-transfer server at http://127.0.0.1:")
+    assert "was lost" in message and "the image was not changed" in message

@@ -76,7 +76,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def real_server(port: int, log_path: Path, timeout: float = 90.0):
-    """The project's server (`python -m server`) on a port, until the block ends."""
+    """The project's server (`python -m server`) on a port, until the block ends.
+
+    Yields (url, stop): `stop()` terminates it early (SIGTERM, as a person pressing Ctrl+C).
+    """
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "server", "--port", str(port)],
@@ -99,14 +102,19 @@ def real_server(port: int, log_path: Path, timeout: float = 90.0):
                 if time.monotonic() > deadline:
                     raise RuntimeError("the server did not start: " + log_path.read_text())
                 time.sleep(0.2)
-            yield url
+
+            def stop():
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+            yield url, stop
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            if process.poll() is None:
+                stop()
 
 
 def make_home(home: Path) -> subprocess.CompletedProcess:
@@ -150,23 +158,44 @@ def clean_env(home: Path) -> dict:
     return env
 
 
-def run_krita(home: Path, image: Path, spec: dict, timeout: int = 150):
-    """Krita on `image` with the driver running `spec`; returns (completed process, report)."""
+def run_krita(home: Path, image: Path, spec: dict, timeout: int = 150, signals=None):
+    """Krita on `image` with the driver running `spec`; returns (completed process, report).
+
+    `signals`: {file name: callback}; when the driver creates that file in the out folder,
+    the callback runs once (e.g. stop the server while a job runs).
+    """
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)
     spec_path = out / "spec.json"
     spec_path.write_text(json.dumps(spec))
     env = clean_env(home)
     env["NST_E2E_SPEC"] = str(spec_path)
-    with virtual_display() as display:
-        env["DISPLAY"] = display
-        process = subprocess.run(
-            ["timeout", "-k", "10", str(timeout), "krita", "--nosplash", str(image)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout + 30,
-        )
+    for attempt in range(2):
+        with virtual_display() as display:
+            env["DISPLAY"] = display
+            process = _krita(env, image, out, timeout, dict(signals or {}))
+        # Seen once with parallel test runs: Krita could not open the fresh display. Retry.
+        if "could not connect to display" not in process.stderr or attempt:
+            break
     report_path = out / "report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else None
     return process, report
+
+
+def _krita(env, image, out, timeout, pending):
+    with open(out / "krita.log", "w+") as log:
+        log.write(f"DISPLAY={env['DISPLAY']}\n")
+        log.flush()
+        krita = subprocess.Popen(
+            ["timeout", "-k", "10", str(timeout), "krita", "--nosplash", str(image)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        while krita.poll() is None:
+            for name in [n for n in pending if (out / n).exists()]:
+                pending.pop(name)()
+            time.sleep(0.05)
+        log.seek(0)
+        return subprocess.CompletedProcess(krita.args, krita.returncode, "", log.read())

@@ -389,7 +389,32 @@ def scenario_group_layer(doc, source):
     return result
 
 
+def scenario_server_stops(doc, source):
+    """The server stops while a job runs: a clear message, nothing inserted. Runs last."""
+    from nst_krita import extension
+    from nst_krita.settings import Settings
+    from nst_krita.styles import StyleRef
+
+    krita = Krita.instance()
+    target = krita.activeDocument()
+    shown = []
+    extension.show_error = lambda error: shown.append(str(error))
+    ext = next(e for e in krita.extensions() if type(e).__name__ == "NSTExtension")
+    before = layers(target)
+    ext.run(
+        Settings(server=SPEC["server"], quality="high", size=96), [StyleRef("file", SPEC["style"])]
+    )
+    job = ext.running[0][0]
+    result = {"running": wait_until(lambda: job.state == "running", 30)}
+    open(os.path.join(OUT, "stop_server"), "w").close()  # the test stops the server now
+    result["finished"] = wait_until(lambda: not ext.running, 40)
+    result["errors"] = shown
+    result["unchanged"] = layers(target) == before
+    return result
+
+
 SCENARIOS = {
+    "server_stops": scenario_server_stops,
     "group_layer": scenario_group_layer,
     "empty_layer": scenario_empty_layer,
     "cancel": scenario_cancel,
