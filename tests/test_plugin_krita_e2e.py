@@ -1,9 +1,9 @@
 """End to end in a real Krita: install.py, the real server, the plugin, a driver plugin.
 
-One Krita launch (Xvfb, throwaway home) runs every scenario in turn: server stopped, a
-stylisation of the whole layer (then undone), one of a selection, the menu's path with
-its progress window, and the dialog. The checks below read what Krita exported.
-Screenshots of the dialog and of the result land in $NST_SCREENSHOTS when that is set.
+One Krita launch (own Xvfb, throwaway home) runs the scenarios in SCENARIOS in turn; the
+driver (tests/krita/pykrita/nst_e2e_driver) records what happened in report.json, dumps
+layers and exports the document, and the checks below read those files. Screenshots of
+the dialog, the progress window and the result go to $NST_SCREENSHOTS when it is set.
 """
 
 from __future__ import annotations
