@@ -32,7 +32,7 @@ from nst.vgg import VGG19Features, load_vgg19
 # Below this long edge VGG's deepest layers see almost nothing: coarser scales are dropped.
 MIN_SCALE_SIZE = 64
 # With all user weights at 1, these make style and content pull about equally hard.
-STYLE_GAIN = 20.0
+STYLE_GAIN = 30.0
 TV_GAIN = 0.05
 
 
@@ -274,6 +274,10 @@ def _optimise(
     return image
 
 
+class _BudgetSpent(Exception):
+    """Raised inside the closure to end a scale when its evaluations are used up."""
+
+
 def _optimise_scale(
     params: Params,
     objective: _Objective,
@@ -282,27 +286,51 @@ def _optimise_scale(
     cancel: CancelFlag,
     tracker: _Tracker,
 ) -> torch.Tensor:
-    image = start.detach().contiguous().requires_grad_(True)
-    optimizer = _make_optimizer(params, image)
+    """Optimise one scale with a budget of `iterations` loss evaluations; return the best image.
+
+    A step is one evaluation of the loss and its gradient (the unit of cost): the cancel flag
+    and progress are handled inside the closure, so L-BFGS can run its line search and keep
+    its history in one `step()` call while cancel still acts within one evaluation.
+    """
+    # L-BFGS's first step moves the variables by 1 in total (L1), which for an image in 0..255
+    # is nothing and leaves the first curvature pair to noise (fatal in bf16). Optimising
+    # image / k with k = pixel count makes that first step about one grey level per pixel;
+    # later steps are quasi-Newton and do not depend on k.
+    k = float(start.numel()) if params.optimizer == "lbfgs" else 1.0
+    var = (start.detach() / k).contiguous().requires_grad_(True)
+    optimizer = _make_optimizer(params, var, iterations)
     # The losses are means, so per-pixel gradients shrink with image size; L-BFGS skips
     # curvature pairs below 1e-10 and stalls on tiny gradients. Scaling by the pixel count
     # keeps the gradient's size independent of the image size.
-    grad_scale = float(image.numel())
+    grad_scale = float(start.numel())
+    best = {"loss": float("inf"), "image": start}
+    evaluations = 0
 
     def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss = objective(image) * grad_scale
-        loss.backward()
-        return loss
-
-    for _ in range(iterations):
+        nonlocal evaluations
+        if evaluations == iterations:
+            raise _BudgetSpent
         if _is_cancelled(cancel):
             raise Cancelled("cancelled")
-        loss = optimizer.step(closure)
-        with torch.no_grad():
-            image.clamp_(0, 255)
-        tracker.step(loss.item() / grad_scale, image)
-    return image.detach()
+        optimizer.zero_grad(set_to_none=True)
+        image = var * k
+        loss = objective(image) * grad_scale
+        loss.backward()
+        evaluations += 1
+        value = loss.item() / grad_scale
+        if value < best["loss"]:  # line searches also try worse points: keep the best
+            best["loss"], best["image"] = value, image.detach().clone()
+        tracker.step(value, image.detach())
+        return loss
+
+    try:
+        if params.optimizer == "lbfgs":
+            optimizer.step(closure)
+        while evaluations < iterations:  # Adam: one evaluation per step
+            optimizer.step(closure)
+    except _BudgetSpent:
+        pass
+    return best["image"].clamp(0, 255)
 
 
 class _Tracker:
@@ -341,11 +369,18 @@ class _Tracker:
         )
 
 
-def _make_optimizer(params: Params, image: torch.Tensor) -> torch.optim.Optimizer:
+def _make_optimizer(params: Params, image: torch.Tensor, evaluations: int) -> torch.optim.Optimizer:
     if params.optimizer == "adam":
         return torch.optim.Adam([image], lr=params.learning_rate)
-    # One closure evaluation per step keeps progress and cancel at one-step granularity;
-    # the history carries across steps, so this is ordinary L-BFGS.
+    # The strong-Wolfe line search costs nothing when the quasi-Newton step is good (it is
+    # accepted at once) and guards against a poor curvature estimate after a scale change.
     return torch.optim.LBFGS(
-        [image], lr=1.0, max_iter=1, history_size=50, tolerance_grad=0.0, tolerance_change=0.0
+        [image],
+        lr=1.0,
+        max_iter=evaluations,
+        max_eval=evaluations + 1,
+        history_size=50,
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+        line_search_fn="strong_wolfe",
     )
