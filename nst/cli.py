@@ -190,7 +190,8 @@ class _ProgressBar:
     comes from the engine, which weighs the remaining steps by their pixel counts.
     """
 
-    FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}, {postfix}]"
+    # tqdm puts ", " before the postfix itself.
+    FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
 
     def __init__(self) -> None:
         self.bar = None

@@ -251,8 +251,9 @@ def _optimise(
     plan = schedule(params, *work.size)
     tracker = _Tracker(plan, progress)
     image: torch.Tensor | None = None
-    for w, h, iterations in plan:
-        content_t = images.to_tensor(images.resize_long_edge(content_rgb, max(w, h))).to(device)
+    for index, (w, h, iterations) in enumerate(plan):
+        tracker.scale = index + 1
+        content_t = images.to_tensor(images.resize_to(content_rgb, (w, h))).to(device)
         style_size = max(16, round(max(w, h) * params.style_scale))
         style_ts = [
             images.to_tensor(images.resize_long_edge(s, style_size)).to(device)
@@ -341,6 +342,7 @@ class _Tracker:
         self.total_steps = sum(n for _, _, n in plan)
         self.total_work = sum(w * h * n for w, h, n in plan)
         self.start = time.perf_counter()
+        self.scale = 1
         self.steps = 0
         self.work = 0.0
 
@@ -350,12 +352,11 @@ class _Tracker:
         self.work += w * h
         if self.callback is None:
             return
-        scale = 1 + [(pw, ph) for pw, ph, _ in self.plan].index((w, h))
         elapsed = time.perf_counter() - self.start
         eta = elapsed / self.work * (self.total_work - self.work) if self.steps >= 3 else None
         self.callback(
             Progress(
-                scale=scale,
+                scale=self.scale,
                 scales=len(self.plan),
                 width=w,
                 height=h,

@@ -82,7 +82,10 @@ def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
 def resize_long_edge(image: Image.Image, long_edge: int) -> Image.Image:
     w, h = image.size
     scale = long_edge / max(w, h)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return resize_to(image, (max(1, round(w * scale)), max(1, round(h * scale))))
+
+
+def resize_to(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     if size == image.size:
         return image
     return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)

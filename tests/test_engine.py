@@ -325,3 +325,12 @@ def test_unavailable_device_is_a_params_error(tiny_content, tiny_style) -> None:
     with pytest.raises(nst.ParamsError) as err:
         nst.stylize(tiny_content, tiny_style, {**FAST, "device": "cuda"})
     assert err.value.field == "device" and "auto" in err.value.message
+
+
+def test_every_scale_runs_for_awkward_aspect_ratios(tiny_style) -> None:
+    # 451x300 at 256 px gives 64x42.5 at the coarsest scale: sizes must agree everywhere.
+    content = Image.new("RGB", (451, 300), (90, 120, 200))
+    seen: list[nst.Progress] = []
+    result = nst.stylize(content, tiny_style, {"size": 256, "iterations": 1}, progress=seen.append)
+    assert result.size == (451, 300)
+    assert [p.scale for p in seen] == [1] * 4 + [2] * 2 + [3]
