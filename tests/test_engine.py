@@ -334,3 +334,10 @@ def test_every_scale_runs_for_awkward_aspect_ratios(tiny_style) -> None:
     result = nst.stylize(content, tiny_style, {"size": 256, "iterations": 1}, progress=seen.append)
     assert result.size == (451, 300)
     assert [p.scale for p in seen] == [1] * 4 + [2] * 2 + [3]
+
+
+def test_adam_also_lowers_the_loss(tiny_content, tiny_style) -> None:
+    seen: list[nst.Progress] = []
+    params = {**FAST, "optimizer": "adam", "iterations": 12, "learning_rate": 4.0}
+    nst.stylize(tiny_content, tiny_style, params, progress=seen.append)
+    assert len(seen) == 12 and seen[-1].loss < 0.7 * seen[0].loss
