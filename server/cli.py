@@ -87,6 +87,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _check_ranges(args: argparse.Namespace) -> str | None:
+    if not 0 <= args.port <= 65535:
+        return f"--port must be between 0 and 65535 (got {args.port})"
+    for name in ("max_pixels", "queue_size", "threads"):
+        if getattr(args, name) < 1:
+            return f"--{name.replace('_', '-')} must be at least 1"
+    for name in ("max_upload_mb", "result_ttl"):
+        if not getattr(args, name) > 0:
+            return f"--{name.replace('_', '-')} must be above 0"
+    return None
+
+
 class _Stop(KeyboardInterrupt):
     """Raised from the signal handler to leave waitress's loop. A KeyboardInterrupt, because
     waitress passes those on (and stops its threads) where it would swallow other errors."""
@@ -107,12 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    for name in ("port", "max_pixels", "queue_size", "threads"):
-        if getattr(args, name) < (0 if name == "port" else 1):
-            print(f"nst serve: --{name.replace('_', '-')} is out of range", file=sys.stderr)
-            return 2
-    if args.max_upload_mb <= 0 or args.result_ttl <= 0:
-        print("nst serve: --max-upload-mb and --result-ttl must be above 0", file=sys.stderr)
+    problem = _check_ranges(args)
+    if problem:
+        print(f"nst serve: {problem}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
