@@ -142,6 +142,25 @@ def main(argv: list[str] | None = None) -> int:
     return serve(config)
 
 
+# Niceness added to the request threads. On a small machine every status poll takes CPU from the
+# running job, and with torch's threads in lockstep a poll that preempts one of them stalls
+# all of them; at a lower priority the polls run in the job's idle moments instead.
+REQUEST_THREAD_NICENESS = 10
+
+
+def _lower_this_threads_priority() -> None:
+    """Lower the calling thread's priority (Linux: per thread; elsewhere nothing, since
+    setpriority would lower the whole process there, the job included)."""
+    if not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        nice = os.getpriority(os.PRIO_PROCESS, tid) + REQUEST_THREAD_NICENESS
+        os.setpriority(os.PRIO_PROCESS, tid, min(nice, 19))
+    except OSError:
+        pass  # e.g. forbidden by a sandbox: polling then just costs the job a little more
+
+
 def serve(config: ServerConfig, ready: threading.Event | None = None) -> int:
     """Warm the model, listen, and serve until SIGINT/SIGTERM; returns the exit code."""
     import waitress
@@ -167,6 +186,8 @@ def serve(config: ServerConfig, ready: threading.Event | None = None) -> int:
     )
     info = {"device": str(device), "precision": precision, "weights": "caffe"}
     app = create_app(config, manager, info)
+    manager.start()  # the worker thread keeps this thread's priority...
+    _lower_this_threads_priority()  # ...while waitress's threads, made below, inherit this one
     try:
         server = waitress.create_server(
             app,
@@ -184,8 +205,8 @@ def serve(config: ServerConfig, ready: threading.Event | None = None) -> int:
             "is another server running there? Pick another --port",
             file=sys.stderr,
         )
+        manager.shutdown(timeout=5.0)
         return 1
-    manager.start()
     port = getattr(server, "effective_port", config.port)
     host = f"[{config.host}]" if ":" in config.host else config.host
     print(

@@ -172,3 +172,22 @@ def test_ready_line_names_url_device_precision_weights() -> None:
     line = next(line for line in io.StringIO(log) if "ready" in line)
     assert f"http://127.0.0.1:{proc.port}/api/v1" in line
     assert "device cpu" in line and "precision" in line and "weights caffe" in line
+
+
+def _nice(pid: int, tid: int) -> int:
+    with open(f"/proc/{pid}/task/{tid}/stat") as handle:
+        return int(handle.read().rsplit(")", 1)[1].split()[16])  # field 19: nice
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority: Linux")
+def test_request_threads_yield_to_the_job_worker(content_path, style_path) -> None:
+    """Status polls must not preempt the job: request threads run at a lower priority than
+    the worker thread and the threads torch starts for it."""
+    with ServerProcess() as proc:
+        Client(proc.url).submit(small(content_path, 32), style_path, {"size": 32}).wait()
+        pid = proc.proc.pid
+        base = os.getpriority(os.PRIO_PROCESS, os.getpid())
+        nices = {int(tid): _nice(pid, int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+    assert nices[pid] == min(base + 10, 19)  # the main thread, which accepts connections
+    assert base in nices.values()  # the worker
+    assert sum(n > base for n in nices.values()) >= 4  # waitress's request threads
