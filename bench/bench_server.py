@@ -112,6 +112,7 @@ def run_job(
     params: dict,
     pollers: int = 0,
     rate: float | None = None,
+    nice: int = 0,
 ) -> dict:
     """Run one job; while it runs, `pollers` threads poll its status (total `rate` req/s,
     or as fast as they can). Returns the job's run time and the polling rate reached."""
@@ -128,6 +129,8 @@ def run_job(
     errors = [0] * pollers
 
     def poll(index: int) -> None:
+        if nice:  # Linux: this thread only
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
         conn = http.client.HTTPConnection(host, int(port), timeout=10)
         interval = pollers / rate if rate else 0.0
         next_at = time.perf_counter()
@@ -177,7 +180,7 @@ def server_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_polling(api: str, job_seconds: float, rounds: int) -> dict:
+def bench_polling(api: str, job_seconds: float, rounds: int, nice: int = 0) -> dict:
     content = png(Image.open(DATA / "content.png").convert("RGB").resize((256, 192)))
     style = small_style(256)
     # Calibrate the iterations so that one job takes about job_seconds.
@@ -192,11 +195,12 @@ def bench_polling(api: str, job_seconds: float, rounds: int) -> dict:
         pair = {}
         for kind in ("base", "paced") if i % 2 == 0 else ("paced", "base"):
             rate = 500 if kind == "paced" else None
-            pair[kind] = run_job(api, content, style, params, pollers=8 if rate else 0, rate=rate)
+            pollers = 8 if rate else 0
+            pair[kind] = run_job(api, content, style, params, pollers, rate, nice)
         base.append(pair["base"]["job_s"])
         paced.append(pair["paced"])
         ratios.append(pair["paced"]["job_s"] / pair["base"]["job_s"])
-    fast = run_job(api, content, style, params, pollers=8)
+    fast = run_job(api, content, style, params, pollers=8, nice=nice)
     base_s = statistics.median(base)
     return {
         "iterations": iterations,
@@ -261,6 +265,13 @@ def main() -> int:
     parser.add_argument("--job-seconds", type=float, default=3.0)
     parser.add_argument("--poll-rounds", type=int, default=6)
     parser.add_argument("--skip-submit", action="store_true", help="only the polling target")
+    parser.add_argument(
+        "--pollers-nice",
+        type=int,
+        default=0,
+        help="run the pollers at this niceness (Linux), so that mostly the server's own cost "
+        "of answering them counts, as when the clients run on other cores or machines",
+    )
     args = parser.parse_args()
     with ServerProcess("--log-level", "warning") as server:
         info = requests.get(server.api + "/info", timeout=10).json()
@@ -279,7 +290,7 @@ def main() -> int:
                 f"[2] server CPU per status request at {cost['req_per_s']:.0f} req/s, no job: "
                 f"{cost['us_per_req']:.0f} us ({cost['cores']:.2f} cores)"
             )
-        poll = bench_polling(server.api, args.job_seconds, args.poll_rounds)
+        poll = bench_polling(server.api, args.job_seconds, args.poll_rounds, args.pollers_nice)
         runs = lambda xs: ", ".join(f"{x:.2f}" for x in xs)  # noqa: E731
         print(
             f"[2] job of {poll['iterations']} steps at 128 px: alone {runs(poll['baseline_s'])}"
