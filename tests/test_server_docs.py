@@ -4,6 +4,7 @@ key, every error code the server can send, and every route."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -26,6 +27,15 @@ def test_every_params_key_is_documented_with_its_default() -> None:
                 repr(default).replace("'", '"') in rows[field.name]
                 or str(default) in rows[field.name]
             ), f"default of {field.name} not in its row"
+
+
+def test_presets_are_documented_as_they_are() -> None:
+    quality = re.search(r"^\| `quality` \|.*$", DOC, re.M).group(0)
+    for name, preset in nst.PRESETS.items():
+        described = f"{name} {preset['size']} px / {preset['iterations']} / {preset['scales']}"
+        assert described in quality, f"preset {name} is not documented as {preset}"
+    example = re.search(r'`\{"draft": (\{[^}]*\})', DOC).group(1)
+    assert example == json.dumps(nst.PRESETS["draft"])
 
 
 def test_every_error_code_in_the_server_is_documented() -> None:
