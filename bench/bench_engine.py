@@ -32,7 +32,12 @@ from nst.vgg import load_vgg19  # noqa: E402
 
 
 def run_ours(
-    content: Path, style: Path, size: int, out: Path, precision: str = "auto"
+    content: Path,
+    style: Path,
+    size: int,
+    out: Path,
+    precision: str = "auto",
+    quality: str = "normal",
 ) -> tuple[float, int]:
     steps = 0
 
@@ -41,7 +46,7 @@ def run_ours(
         steps = p.step
 
     start = time.perf_counter()
-    params = {"size": size, "seed": 0, "precision": precision}
+    params = {"size": size, "seed": 0, "precision": precision, "quality": quality}
     result = nst.stylize(content, style, params, progress=count)
     elapsed = time.perf_counter() - start
     result.save(out)
@@ -128,14 +133,16 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         ours_png, theirs_png = Path(tmp, "ours.png"), Path(tmp, "pastiche.png")
-        fp32_png = Path(tmp, "ours_fp32.png")
+        fp32_png, draft_png = Path(tmp, "ours_fp32.png"), Path(tmp, "ours_draft.png")
         t_ours, n_ours = run_ours(args.content, args.style, args.size, ours_png)
         t_pas = run_pastiche(args.content, args.style, args.size, args.pastiche_steps, theirs_png)
         t_fp32, n_fp32 = run_ours(args.content, args.style, args.size, fp32_png, "fp32")
+        t_draft, n_draft = run_ours(args.content, args.style, args.size, draft_png, "auto", "draft")
         for name, png, t, n in (
             (f"nst (default, {auto})", ours_png, t_ours, n_ours),
             (f"pastiche ({args.pastiche_steps} steps)", theirs_png, t_pas, args.pastiche_steps),
             ("nst (default, float32)", fp32_png, t_fp32, n_fp32),
+            (f"nst (draft, {auto})", draft_png, t_draft, n_draft),
         ):
             out = Image.open(png).convert("RGB").resize(content.size, Image.Resampling.LANCZOS)
             c, s = gatys_losses(out, content, style)
@@ -146,11 +153,13 @@ def main() -> None:
     print(f"\n{'tool':28} {'wall s':>8} {'iters':>6} {'ms/iter':>8} {'content':>12} {'style':>12}")
     for name, t, n, c, s in rows:
         print(f"{name:28} {t:8.1f} {n:6d} {1000 * t / n:8.0f} {c:12.4g} {s:12.4g}")
-    (_, t1, _, c1, s1), (_, t2, _, c2, s2) = rows[:2]
-    print(
-        f"\nnst / pastiche: time {t1 / t2:.3f} (1/{t2 / t1:.1f}), content loss {c1 / c2:.3f}, "
-        f"style loss {s1 / s2:.3f}"
-    )
+    _, t2, _, c2, s2 = rows[1]
+    print()
+    for name, t1, _, c1, s1 in (rows[0], rows[3]):
+        print(
+            f"{name} / pastiche: time {t1 / t2:.3f} (1/{t2 / t1:.1f}), content loss "
+            f"{c1 / c2:.3f}, style loss {s1 / s2:.3f}"
+        )
 
     if not args.skip_speed:
         print("\nms per iteration (forward + backward of the full loss), CPU:")
