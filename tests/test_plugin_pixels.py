@@ -145,3 +145,13 @@ def test_rectangles():
     assert pixels.grow(Rect(10, 10, 5, 5), 3) == Rect(7, 7, 11, 11)
     assert pixels.context_margin(Rect(0, 0, 400, 100)) == 50
     assert pixels.context_margin(Rect(0, 0, 10, 10)) == 16
+
+
+def test_png_upload_is_lossless_and_compressed():
+    """The layer is encoded fast (zlib level 1) but still compressed, and exactly."""
+    gradient = Image.linear_gradient("L").resize((256, 256))
+    source = Image.merge("RGBA", (gradient, gradient.rotate(90), gradient, gradient))
+    image = pixels.layer_to_image(bgra(pixels_of(source)), 256, 256)
+    data = pixels.to_png(image)
+    assert pixels_of(Image.open(io.BytesIO(data))) == pixels_of(source)
+    assert len(data) < 256 * 256 * 4 / 4  # raw RGBA is 256 KiB
