@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,59 @@ def test_a_job_uploads_polls_and_returns_the_result(stub, monkeypatch):
     assert json.loads(parts["params"][0][2]) == {"quality": "draft", "seed": 3}
     # The finished job is discarded on the server.
     assert plugin_env.process_until(lambda: stub.requests_to("DELETE", "/jobs/j1"))
+
+
+def test_the_layer_is_encoded_off_the_ui_thread(stub, monkeypatch):
+    monkeypatch.setattr(job, "POLL_MS", 5)
+    result = png(4, 3, (1, 2, 3, 4))
+    job_routes(stub, result)
+    threads = []
+
+    def encode(pixel):
+        def make():
+            threads.append(threading.current_thread())
+            return png(4, 3, pixel)
+
+        return make
+
+    style_job = job.StyleJob(
+        ServerClient(stub.url), encode((5, 6, 7, 8)), [("s.png", png())], {}, encode((9,) * 4)
+    )
+    style_job.start()
+    assert style_job.state == "encoding"
+    assert wait_for(style_job) == result
+    assert len(threads) == 2 and threading.main_thread() not in threads
+    parts = parse_multipart(stub.requests_to("POST", "/jobs")[0])
+    assert parts["content"][0][2] == png(4, 3, (5, 6, 7, 8))
+    assert parts["mask"][0][2] == png(4, 3, (9,) * 4)
+
+
+def test_cancel_while_encoding_sends_nothing(stub):
+    job_routes(stub)
+    release = threading.Event()
+
+    def slow_encode():
+        release.wait(5)
+        return png()
+
+    style_job = job.StyleJob(ServerClient(stub.url), slow_encode, [("s.png", png())], {})
+    failures = []
+    style_job.failed.connect(failures.append)
+    style_job.start()
+    style_job.cancel()
+    release.set()
+    assert len(failures) == 1 and isinstance(failures[0], errors.Canceled)
+    assert not plugin_env.process_until(lambda: stub.requests_to("POST", "/jobs"), timeout=0.5)
+
+
+def test_an_encoding_failure_is_reported(stub):
+    def broken():
+        raise MemoryError("12 GB")
+
+    style_job = job.StyleJob(ServerClient(stub.url), broken, [("s.png", png())], {})
+    style_job.start()
+    with pytest.raises(errors.NSTError, match=r"^Could not encode the layer as PNG \(12 GB\)\.$"):
+        wait_for(style_job)
 
 
 def test_a_failed_job_reports_the_servers_message(stub, monkeypatch):

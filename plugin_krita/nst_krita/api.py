@@ -41,12 +41,13 @@ def prepare(krita, styles, params):
 
 
 def start_job(client, prepared, want_preview=True, parent=None) -> StyleJob:
+    source = prepared.source
     job = StyleJob(
         client,
-        prepared.source.content_png,
+        lambda: source.content_png,  # encoded on a worker thread
         prepared.styles,
         prepared.params,
-        prepared.source.mask_png,
+        (lambda: source.mask_png) if source.mask is not None else None,
         want_preview,
         parent,
     )

@@ -2,13 +2,16 @@
 
 A `StyleJob` is driven by a QTimer and the client's callbacks, all on Krita's UI thread, and
 reports through Qt signals. It never touches the document: the caller decides what to do
-with the result (see `document.insert_result`).
+with the result (see `document.insert_result`). The one thing done off the UI thread is
+encoding the layer as PNG, which takes seconds for a big layer and would freeze Krita.
 """
 
 from __future__ import annotations
 
+import threading
+
 from .errors import Canceled, JobFailed, NSTError
-from .qt import QObject, QTimer, pyqtSignal
+from .qt import QObject, Qt, QTimer, pyqtSignal
 
 POLL_MS = 400
 PREVIEW_EVERY_MS = 1500
@@ -20,10 +23,13 @@ class StyleJob(QObject):
     preview = pyqtSignal(bytes)  # PNG of the latest intermediate image
     succeeded = pyqtSignal(bytes)  # PNG of the result, the content's size
     failed = pyqtSignal(object)  # an NSTError (Canceled when the user canceled)
+    _encoded = pyqtSignal(object)  # from the encoding thread: (content, mask) PNGs or an error
 
     def __init__(
         self, client, content_png, styles, params, mask_png=None, want_preview=True, parent=None
     ):
+        """content_png, mask_png: PNG bytes, or callables that make them (called on a worker
+        thread, so they may only do QImage work: no Krita calls)."""
         super().__init__(parent)
         self.client = client
         self.content_png = content_png
@@ -49,6 +55,35 @@ class StyleJob(QObject):
         return self._finished
 
     def start(self):
+        if callable(self.content_png) or callable(self.mask_png):
+            self.state = "encoding"
+            # Queued: the thread's signal is delivered on the UI thread, this object's thread.
+            self._encoded.connect(self._on_encoded, Qt.ConnectionType.QueuedConnection)
+            threading.Thread(target=self._encode, name="nst-encode", daemon=True).start()
+        else:
+            self._submit()
+
+    def _encode(self):
+        try:
+            outcome = (_made(self.content_png), _made(self.mask_png))
+        except NSTError as exc:
+            outcome = exc
+        except Exception as exc:  # e.g. MemoryError: reported to the user, not lost here
+            outcome = NSTError("Could not encode the layer as PNG (%s)." % exc)
+        try:
+            self._encoded.emit(outcome)
+        except RuntimeError:
+            pass  # the job object was deleted meanwhile (Krita closing): nobody to tell
+
+    def _on_encoded(self, outcome):
+        if self._finished:  # canceled while encoding: nothing was sent
+            return
+        if isinstance(outcome, Exception):
+            return self._fail(outcome)
+        self.content_png, self.mask_png = outcome
+        self._submit()
+
+    def _submit(self):
         self.state = "submitting"
         self.client.submit(
             self.content_png, self.styles, self.params, self._on_submitted, self.mask_png
@@ -147,6 +182,10 @@ class StyleJob(QObject):
         self._poll.stop()
         self._preview_timer.stop()
         self.failed.emit(error)
+
+
+def _made(png):
+    return png() if callable(png) else png
 
 
 def _job_id(response) -> str:
