@@ -43,7 +43,7 @@ def pick_precision(requested: str, device: torch.device) -> torch.dtype:
     """The compute dtype of the VGG forward pass. The image and the losses stay float32.
 
     auto: bf16 on CPUs with native bf16 (measured in bench/: faster, same final losses);
-    bf16 on CUDA GPUs that support it; float32 elsewhere (MPS autocast is still patchy).
+    bf16 on CUDA GPUs with native bf16; float32 elsewhere (MPS autocast is still patchy).
     """
     table = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
     if requested != "auto":
@@ -53,6 +53,7 @@ def pick_precision(requested: str, device: torch.device) -> torch.dtype:
         return dtype
     if device.type == "cpu" and cpu_has_fast_bf16():
         return torch.bfloat16
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+    # Native bf16 from Ampere on; before it (GTX 10xx, RTX 20xx, T4, V100) torch emulates it.
+    if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
         return torch.bfloat16
     return torch.float32

@@ -38,3 +38,14 @@ def test_explicit_precisions() -> None:
     with pytest.raises(nst.ParamsError) as info:
         pick_precision("fp16", CPU)
     assert info.value.field == "precision" and "GPU" in info.value.message
+
+
+def test_auto_on_cuda_is_bf16_only_where_it_is_native(monkeypatch) -> None:
+    cuda = torch.device("cuda")
+    # A pre-Ampere GPU: bf16 only by emulation.
+    monkeypatch.setattr(
+        torch.cuda, "is_bf16_supported", lambda including_emulation=True: bool(including_emulation)
+    )
+    assert pick_precision("auto", cuda) == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert pick_precision("auto", cuda) == torch.bfloat16
