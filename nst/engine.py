@@ -210,10 +210,11 @@ def stylize(
 
     try:
         result = _optimise(params, content_rgb, style_images, blend, progress, cancel)
-    except (torch.OutOfMemoryError, MemoryError) as exc:
+    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:  # (torch.OutOfMemoryError: 2.5+)
         raise OutOfMemory(_oom_message(params)) from exc
-    except RuntimeError as exc:  # the CPU allocator's failure is a plain RuntimeError
-        if "can't allocate memory" not in str(exc):
+    except RuntimeError as exc:  # the CPU and MPS allocators' failures are plain RuntimeErrors
+        message = str(exc)
+        if "can't allocate memory" not in message and "MPS backend out of memory" not in message:
             raise
         raise OutOfMemory(_oom_message(params)) from exc
 

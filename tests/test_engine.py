@@ -341,3 +341,28 @@ def test_adam_also_lowers_the_loss(tiny_content, tiny_style) -> None:
     params = {**FAST, "optimizer": "adam", "iterations": 12, "learning_rate": 4.0}
     nst.stylize(tiny_content, tiny_style, params, progress=seen.append)
     assert len(seen) == 12 and seen[-1].loss < 0.7 * seen[0].loss
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "DefaultCPUAllocator: can't allocate memory: you tried to allocate 9999999999 bytes.",
+        "MPS backend out of memory (MPS allocated: 17.0 GB, other allocations: 1.2 GB)",
+    ],
+)
+def test_allocator_failures_become_out_of_memory(message, content_path, style_path, monkeypatch):
+    # A real allocation failure cannot be provoked safely here; the allocators' messages can.
+    import nst.engine
+
+    def fail(*args, **kwargs):
+        raise RuntimeError(message)
+
+    def other_failure(*args, **kwargs):
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(nst.engine, "_optimise", fail)
+    with pytest.raises(nst.OutOfMemory, match="out of memory at working size 64 px"):
+        nst.stylize(content_path, style_path, {"size": 64})
+    monkeypatch.setattr(nst.engine, "_optimise", other_failure)  # not hidden as out of memory
+    with pytest.raises(RuntimeError, match="^something else$"):
+        nst.stylize(content_path, style_path, {"size": 64})
