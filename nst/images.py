@@ -128,7 +128,10 @@ def match_colors(style: torch.Tensor, content: torch.Tensor, eps: float = 1e-2) 
     """Recolour the style image so its colour mean and covariance match the content's.
 
     Histogram matching by the symmetric matrix square root (Gatys et al. 2016, eq. 1-2).
+    Done on the CPU in float64 (MPS has no float64); the result goes back to the style's device.
     """
+    device = style.device
+    style, content = style.cpu(), content.cpu()
 
     def stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         flat = x.reshape(3, -1).double()
@@ -146,7 +149,7 @@ def match_colors(style: torch.Tensor, content: torch.Tensor, eps: float = 1e-2) 
     transform = sqrtm(cov_c, 0.5) @ sqrtm(cov_s, -0.5)
     flat = style.reshape(3, -1).double()
     out = transform @ (flat - mu_s) + mu_c
-    return out.reshape(style.shape).float().clamp(0, 255)
+    return out.reshape(style.shape).float().clamp(0, 255).to(device)
 
 
 def restore_alpha_and_mask(
