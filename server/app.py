@@ -47,12 +47,7 @@ def create_app(
     is made and started); `info` holds the device, precision and weights names for /info."""
     config = config or ServerConfig()
     if manager is None:
-        manager = JobManager(
-            queue_size=config.queue_size,
-            result_ttl=config.result_ttl,
-            max_results=config.max_results,
-            max_pixels=config.max_pixels,
-        )
+        manager = JobManager.from_config(config)
         manager.start()
     if info is None:
         device = pick_device(config.device)

@@ -178,12 +178,7 @@ def serve(config: ServerConfig, ready: threading.Event | None = None) -> int:
     except (RuntimeError, nst.WeightsError) as exc:
         print(f"nst serve: {exc}", file=sys.stderr)
         return 1
-    manager = JobManager(
-        queue_size=config.queue_size,
-        result_ttl=config.result_ttl,
-        max_results=config.max_results,
-        max_pixels=config.max_pixels,
-    )
+    manager = JobManager.from_config(config)
     info = {"device": str(device), "precision": precision, "weights": "caffe"}
     app = create_app(config, manager, info)
     manager.start()  # the worker thread keeps this thread's priority...

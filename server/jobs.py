@@ -22,6 +22,7 @@ from PIL import Image
 
 import nst
 from nst.images import DEFAULT_MAX_PIXELS
+from server.config import ServerConfig
 from server.uploads import CheckedImage
 
 log = logging.getLogger("server.jobs")
@@ -148,6 +149,15 @@ class JobManager:
         self._stopping = False
         self._durations: deque[float] = deque(maxlen=8)
         self._thread = threading.Thread(target=self._work, name="nst-worker", daemon=True)
+
+    @classmethod
+    def from_config(cls, config: ServerConfig) -> JobManager:
+        return cls(
+            queue_size=config.queue_size,
+            result_ttl=config.result_ttl,
+            max_results=config.max_results,
+            max_pixels=config.max_pixels,
+        )
 
     # -- requests ---------------------------------------------------------------------------
     def start(self) -> None:
