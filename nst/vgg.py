@@ -52,6 +52,8 @@ class VGG19Features(nn.Module):
         self.convs = nn.ModuleDict(convs)
         self.caffe = caffe
         self.pooling = pooling
+        # Per-layer factors that bring other weights' activations to Caffe units (losses.py).
+        self.units: dict[str, float] = {}
         if caffe:
             # RGB 0..255 -> BGR minus mean pixel: fold the channel flip into conv1_1.
             w = self.convs["conv1_1"].weight.data
@@ -77,8 +79,28 @@ class VGG19Features(nn.Module):
                 x = pool(x, 2, 2, ceil_mode=True)
             x = torch.relu(self.convs[name](x))
             if name in wanted:
-                out[name] = x
+                out[name] = x * self.units[name] if name in self.units else x
         return out
+
+
+def caffe_units(model: VGG19Features, reference: VGG19Features) -> dict[str, float]:
+    """Per layer, the factor that gives `model`'s activations the magnitude of Caffe's.
+
+    Measured once on the bundled sample photo: the loss weights are neural-style's, which
+    assume Caffe VGG19 features (about 50x torchvision's at some layers).
+    """
+    from PIL import Image
+
+    from nst import images
+
+    photo = Image.open(importlib.resources.files("nst").joinpath("data/content.png"))
+    x = images.to_tensor(images.resize_long_edge(photo.convert("RGB"), 128))
+    with torch.no_grad():
+        ours, caffe = model(x, list(LAYER_NAMES)), reference(x, list(LAYER_NAMES))
+    return {
+        n: float(caffe[n].pow(2).mean().sqrt() / ours[n].pow(2).mean().sqrt().clamp_min(1e-12))
+        for n in LAYER_NAMES
+    }
 
 
 def _caffe_convs() -> dict[str, nn.Conv2d]:
@@ -159,8 +181,11 @@ def _load_cpu(weights: str, pooling: str) -> VGG19Features:
     if weights == "caffe":
         return VGG19Features(_caffe_convs(), caffe=True, pooling=pooling)
     if weights == "torchvision":
-        return VGG19Features(_torchvision_convs(_torchvision_state(), weights), False, pooling)
-    return VGG19Features(_torchvision_convs(_file_state(weights), weights), False, pooling)
+        model = VGG19Features(_torchvision_convs(_torchvision_state(), weights), False, pooling)
+    else:
+        model = VGG19Features(_torchvision_convs(_file_state(weights), weights), False, pooling)
+    model.units = caffe_units(model, _load_cpu("caffe", pooling))
+    return model
 
 
 @functools.lru_cache(maxsize=4)

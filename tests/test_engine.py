@@ -11,8 +11,9 @@ from PIL import Image
 
 import nst
 from nst import images
-from nst.engine import gram, schedule, tv_loss
-from nst.score import gatys_losses
+from nst.engine import schedule
+from nst.losses import Objective, gram, tv_sum
+from nst.score import canonical_losses, copy_score, gatys_losses
 from nst.vgg import LAYER_NAMES, load_vgg19
 
 FAST = {"size": 64, "iterations": 4, "scales": 1, "seed": 3}
@@ -22,7 +23,8 @@ FAST = {"size": 64, "iterations": 4, "scales": 1, "seed": 3}
 def test_gram_matches_hand_computation() -> None:
     f = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [0.0, 1.0]]]])  # (1, 2, 2, 2)
     a, b = f[0, 0].flatten(), f[0, 1].flatten()
-    expected = torch.tensor([[a @ a, a @ b], [b @ a, b @ b]]) / 4
+    # neural-style divides by the element count C*H*W = 2*2*2.
+    expected = torch.tensor([[a @ a, a @ b], [b @ a, b @ b]]) / 8
     assert torch.allclose(gram(f)[0], expected)
 
 
@@ -33,9 +35,76 @@ def test_gram_is_independent_of_image_size() -> None:
     assert torch.allclose(gram(f), gram(tiled), atol=1e-6)
 
 
-def test_tv_loss_zero_on_flat_and_positive_on_noise() -> None:
-    assert tv_loss(torch.full((1, 3, 8, 8), 100.0)).item() == 0.0
-    assert tv_loss(torch.rand(1, 3, 8, 8) * 255).item() > 0.01
+def test_tv_is_neural_styles_half_sum_of_squared_differences() -> None:
+    assert tv_sum(torch.full((1, 3, 8, 8), 100.0)).item() == 0.0
+    x = torch.zeros(1, 1, 3, 3)
+    x[0, 0, 0, 0] = 2.0  # one bright corner: dx = dy = 2 at (0, 0), nothing else counted
+    assert tv_sum(x).item() == pytest.approx(0.5 * (4 + 4))
+    image = (torch.rand(1, 3, 6, 6) * 255).requires_grad_()
+    tv_sum(image).backward()
+    # neural-style's hand-written gradient at an inner pixel: (x - right) + (x - down)
+    # - (left - x) - (up - x).
+    x, i, j = image.detach()[0, 0], 2, 3
+    expected = 4 * x[i, j] - x[i, j + 1] - x[i + 1, j] - x[i, j - 1] - x[i - 1, j]
+    assert image.grad[0, 0, i, j].item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_objective_is_neural_styles_loss(tiny_content, tiny_style) -> None:
+    # content 5 x MSE at conv4_2, style 100 x sum of Gram MSEs, TV 1e-3 x half-sum (at 512 px).
+    model = load_vgg19("caffe", "max", "cpu")
+    c, s = images.to_tensor(tiny_content), images.to_tensor(tiny_style)
+    image = images.to_tensor(tiny_style.resize(tiny_content.size))
+    objective = Objective(model, nst.Params(), c, [s], [1.0], tv_reference_size=None)
+    feats = model(image, ["conv4_2", "conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"])
+    target_c = model(c, ["conv4_2"])["conv4_2"]
+    style_feats = model(s, ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"])
+
+    def g(f: torch.Tensor) -> torch.Tensor:
+        flat = f[0].reshape(f.shape[1], -1)
+        return flat @ flat.T / f.numel()
+
+    expected = 5 * (feats["conv4_2"] - target_c).pow(2).mean()
+    for name, f in style_feats.items():
+        expected = expected + 100 * (g(feats[name]) - g(f)).pow(2).mean()
+    expected = expected + 1e-3 * tv_sum(image)
+    assert objective(image).item() == pytest.approx(expected.item(), rel=1e-4)
+    # The scorer reports the same content and style terms.
+    content_term, style_term = canonical_losses(
+        tiny_style.resize(tiny_content.size), tiny_content, tiny_style
+    )
+    assert content_term + style_term + 1e-3 * tv_sum(image).item() == pytest.approx(
+        expected.item(), rel=1e-4
+    )
+
+
+def test_copy_score_is_high_for_a_pasted_painting_and_lower_for_the_photo(
+    tiny_content, tiny_style
+) -> None:
+    big_style = tiny_style.resize((128, 128))
+    pasted = copy_score(big_style, big_style)
+    photo = copy_score(tiny_content.resize((128, 85)), big_style)
+    assert pasted == pytest.approx(1.0, abs=1e-6)
+    assert photo < 0.9
+
+
+def test_other_weights_are_brought_to_caffe_units(tmp_path) -> None:
+    # A state dict in torchvision's layout holding the Caffe weights: the loader must bring
+    # its features (computed with torchvision's preprocessing) to Caffe's magnitude.
+    caffe = load_vgg19("caffe", "max", "cpu")
+    indices = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
+    state = {}
+    for name, index in zip(LAYER_NAMES, indices):
+        # The loaded Caffe conv1_1 already takes RGB (the BGR flip is folded into it).
+        state[f"features.{index}.weight"] = caffe.convs[name].weight.detach()
+        state[f"features.{index}.bias"] = caffe.convs[name].bias.detach()
+    path = tmp_path / "vgg.pth"
+    torch.save(state, path)
+    other = load_vgg19(str(path), "max", "cpu")
+    assert other.units and all(u > 1 for u in other.units.values())
+    x = torch.rand(1, 3, 48, 48) * 255
+    ours, theirs = caffe(x, ["conv3_1"])["conv3_1"], other(x, ["conv3_1"])["conv3_1"]
+    ratio = (theirs.pow(2).mean() / ours.pow(2).mean()).sqrt().item()
+    assert 0.8 < ratio < 1.25  # raw, torchvision preprocessing gives ~1/58 of Caffe's scale
 
 
 def test_schedule_is_coarse_to_fine_with_most_steps_where_pixels_are_few() -> None:
@@ -43,7 +112,30 @@ def test_schedule_is_coarse_to_fine_with_most_steps_where_pixels_are_few() -> No
     assert [(w, h) for w, h, _ in plan] == [(128, 96), (256, 192), (512, 384)]
     assert [n for _, _, n in plan] == [200, 100, 50]
     # Scales below the minimum size are dropped rather than run on a few pixels.
-    assert len(schedule(nst.Params(size=80, scales=4), 80, 60)) == 1
+    assert len(schedule(nst.Params(size=200, scales=4), 200, 150)) == 1
+
+
+# -- the reference: canonical Gatys as jcjohnson/neural-style runs it ----------------------
+def test_reference_preset_has_neural_styles_defaults() -> None:
+    p = nst.Params(quality="reference")
+    assert (p.working_size, p.final_iterations, p.scale_count) == (512, 1000, 1)
+    assert p.is_reference and p.initial == "noise"
+    assert nst.Params().initial == "content" and not nst.Params().is_reference
+    assert nst.Params(quality="reference", init="content").initial == "content"
+
+
+def test_reference_runs_plain_lbfgs_from_near_zero_noise(tiny_content, tiny_style) -> None:
+    seen: list[torch.Tensor] = []
+    params = {"quality": "reference", "size": 64, "iterations": 6, "seed": 2}
+    nst.stylize(tiny_content, tiny_style, params, progress=lambda p: seen.append(p._image))
+    assert len(seen) == 6  # no line search: one evaluation per iteration
+    # The start is the mean pixel plus 0.001 x randn in Caffe units.
+    mean = torch.tensor([123.68, 116.779, 103.939]).view(1, 3, 1, 1)
+    assert (seen[0] - mean).abs().max() < 0.01
+    # optim.lbfgs's first step is the negative gradient scaled to an L1 length of 1.
+    assert (seen[1] - seen[0]).abs().sum().item() == pytest.approx(1.0, rel=0.02)
+    # Later steps are quasi-Newton steps: far longer.
+    assert (seen[2] - seen[1]).abs().sum().item() > 10
 
 
 # -- params -------------------------------------------------------------------------------
@@ -53,7 +145,7 @@ def test_schedule_is_coarse_to_fine_with_most_steps_where_pixels_are_few() -> No
         ({"size": 10}, "size", "between 32 and 8192"),
         ({"size": 100.5}, "size", "whole number"),
         ({"seed": -1}, "seed", "between"),
-        ({"quality": "ultra"}, "quality", "draft, normal, high"),
+        ({"quality": "ultra"}, "quality", "draft, normal, high, reference"),
         ({"style_weight": "lots"}, "style_weight", "must be a number"),
         ({"style_weight": float("nan")}, "style_weight", "must be a number"),
         ({"colour": 1}, "colour", "unknown parameter"),
@@ -179,7 +271,7 @@ def test_same_seed_gives_same_bytes(tiny_content, tiny_style) -> None:
 
 def test_progress_reports_every_step_and_a_preview(tiny_content, tiny_style) -> None:
     seen: list[nst.Progress] = []
-    nst.stylize(tiny_content, tiny_style, {**FAST, "scales": 2, "size": 128}, progress=seen.append)
+    nst.stylize(tiny_content, tiny_style, {**FAST, "scales": 2, "size": 256}, progress=seen.append)
     assert [p.step for p in seen] == list(range(1, seen[-1].steps + 1))
     assert {p.scale for p in seen} == {1, 2} and seen[-1].fraction == 1.0
     assert seen[-1].eta == 0.0 and seen[-1].elapsed > 0
@@ -328,10 +420,11 @@ def test_unavailable_device_is_a_params_error(tiny_content, tiny_style) -> None:
 
 
 def test_every_scale_runs_for_awkward_aspect_ratios(tiny_style) -> None:
-    # 451x300 at 256 px gives 64x42.5 at the coarsest scale: sizes must agree everywhere.
+    # 451x300 at 511 px gives 127.75x85 at the coarsest scale: sizes must agree everywhere.
     content = Image.new("RGB", (451, 300), (90, 120, 200))
     seen: list[nst.Progress] = []
-    result = nst.stylize(content, tiny_style, {"size": 256, "iterations": 1}, progress=seen.append)
+    params = {"size": 511, "iterations": 1, "scales": 3}
+    result = nst.stylize(content, tiny_style, params, progress=seen.append)
     assert result.size == (451, 300)
     assert [p.scale for p in seen] == [1] * 4 + [2] * 2 + [3]
 

@@ -1,0 +1,124 @@
+"""The loss every run minimises: Gatys et al. (2015) weighted as jcjohnson/neural-style does.
+
+neural-style's defaults are the canonical Gatys result, so its loss is ours, term for term
+(features in Caffe VGG19 units, after the ReLU):
+
+    content = 5   * mean((F - P)^2)                          at conv4_2
+    style   = 100 * sum_l mean((G_l - A_l)^2),  G = F F^T / (C H W)   at conv1_1..conv5_1
+    tv      = 1e-3 * 1/2 * sum(dx^2 + dy^2)                   over the image in 0..255
+
+`content_weight`, `style_weight` (strength) and `tv_weight` multiply these, so strength 1
+is neural-style's balance. Dividing the Gram matrix by C H W makes the style term nearly
+independent of the image size and gives the deep layers, whose features describe objects,
+little weight; that is what keeps a painting's objects out of the picture. The TV term is a
+sum, so its weight depends on the pixel count: it is measured at the reference size (512 px
+long edge) at every scale, which makes it the same term as neural-style's at 512 px.
+
+Other weight sets (torchvision's, a file) have features of another magnitude: they are
+rescaled per layer to Caffe units (`vgg.caffe_units`) so the same weights keep the balance.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from nst.params import Params
+from nst.vgg import VGG19Features
+
+CONTENT_WEIGHT = 5.0
+STYLE_WEIGHT = 100.0
+TV_WEIGHT = 1e-3
+# neural-style's default image size: the TV term is a sum, taken as if at this long edge.
+REFERENCE_SIZE = 512
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrix divided by the element count C*H*W: (N, C, H, W) -> (N, C, C), float32."""
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w).float()
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def tv_sum(image: torch.Tensor) -> torch.Tensor:
+    """neural-style's total variation: 1/2 * sum of squared right and down differences.
+
+    Like neural-style, over the top-left (H-1) x (W-1) positions.
+    """
+    x = image[..., :-1, :-1]
+    dx = x - image[..., :-1, 1:]
+    dy = x - image[..., 1:, :-1]
+    return 0.5 * (dx.pow(2).sum() + dy.pow(2).sum())
+
+
+class Objective:
+    """Content + style + TV loss at one size, with the targets computed once."""
+
+    def __init__(
+        self,
+        model: VGG19Features,
+        params: Params,
+        content: torch.Tensor | None,
+        styles: list[torch.Tensor],
+        blend: list[float],
+        dtype: torch.dtype = torch.float32,
+        tv_reference_size: int | None = REFERENCE_SIZE,
+    ):
+        self.model = model
+        self.dtype = dtype
+        self.content_layer = params.content_layer
+        self.content_weight = CONTENT_WEIGHT * params.content_weight
+        self.style_weight = STYLE_WEIGHT * params.style_weight
+        self.tv_weight = TV_WEIGHT * params.tv_weight
+        self.tv_reference_size = tv_reference_size
+        # neural-style sums its style layers with weight 1 each; custom weights keep that sum.
+        raw = params.style_layer_weights or [1.0] * len(params.style_layers)
+        self.layer_weights = {
+            n: w * len(raw) / sum(raw) for n, w in zip(params.style_layers, raw) if w > 0
+        }
+        self.layers = sorted(set(self.layer_weights) | {self.content_layer})
+        with torch.no_grad():
+            self.content_target = None
+            if content is not None:
+                self.content_target = self.features(content)[self.content_layer].float()
+            grams: dict[str, torch.Tensor] = {}
+            for style, weight in zip(styles, blend):
+                feats = self.features(style, list(self.layer_weights))
+                for name in self.layer_weights:
+                    g = gram(feats[name]) * weight
+                    grams[name] = grams[name] + g if name in grams else g
+            self.style_targets = grams
+
+    def features(self, image: torch.Tensor, layers: list[str] | None = None) -> dict:
+        """Activations in Caffe units (autocast to the run's precision)."""
+        enabled = self.dtype != torch.float32
+        with torch.autocast(image.device.type, dtype=self.dtype, enabled=enabled):
+            return self.model(image, layers or self.layers)
+
+    def terms(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The unweighted terms: content (MSE), style (per layer, MSE of Grams), tv (sum)."""
+        feats = self.features(image)
+        out: dict[str, torch.Tensor] = {}
+        if self.content_target is not None:
+            diff = feats[self.content_layer].float() - self.content_target
+            out["content"] = diff.pow(2).mean()
+        for name in self.layer_weights:
+            out[name] = (gram(feats[name]) - self.style_targets[name]).pow(2).mean()
+        out["tv"] = tv_sum(image)
+        return out
+
+    def tv_scale(self, image: torch.Tensor) -> float:
+        """Factor that makes the TV sum at this size equal to the sum at the reference size."""
+        if self.tv_reference_size is None:
+            return 1.0
+        return (self.tv_reference_size / max(image.shape[-2:])) ** 2
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        t = self.terms(image)
+        loss = image.new_zeros(())
+        if "content" in t:
+            loss = loss + self.content_weight * t["content"]
+        style = sum(w * t[name] for name, w in self.layer_weights.items())
+        loss = loss + self.style_weight * style
+        if self.tv_weight:
+            loss = loss + self.tv_weight * self.tv_scale(image) * t["tv"]
+        return loss
