@@ -62,12 +62,13 @@ class Objective:
         blend: list[float],
         dtype: torch.dtype = torch.float32,
         tv_reference_size: int | None = REFERENCE_SIZE,
+        style_gain: float = 1.0,
     ):
         self.model = model
         self.dtype = dtype
         self.content_layer = params.content_layer
         self.content_weight = CONTENT_WEIGHT * params.content_weight
-        self.style_weight = STYLE_WEIGHT * params.style_weight
+        self.style_weight = STYLE_WEIGHT * params.style_weight * style_gain
         self.tv_weight = TV_WEIGHT * params.tv_weight
         self.tv_reference_size = tv_reference_size
         # neural-style sums its style layers with weight 1 each; custom weights keep that sum.

@@ -33,7 +33,7 @@ def test_stylize_writes_an_image_of_the_content_size(inputs, tmp_path, capsys) -
 def test_progress_bar_shows_scale_step_loss_and_eta(inputs, tmp_path, capsys) -> None:
     content, style = inputs
     args = ["stylize", str(content), str(style), "-o", str(tmp_path / "o.png")]
-    assert main([*args, "--size", "128", "--iterations", "2", "--scales", "2"]) == 0
+    assert main([*args, "--size", "256", "--iterations", "2", "--scales", "2"]) == 0
     err = capsys.readouterr().err
     assert "scale 2/2" in err and "loss" in err and "ETA" in err
 
