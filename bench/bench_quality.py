@@ -249,6 +249,7 @@ def timing(args: argparse.Namespace) -> None:
     content, style = load_pair(args.data, "landscape", "strokes", 512)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {content.size} px")
     steps = 10
+    nst.stylize(content, [style], {"quality": "reference", "iterations": 1})  # load, warm up
     start = time.perf_counter()
     nst.stylize(content, [style], {"quality": "reference", "iterations": steps, "seed": 0})
     per_step = (time.perf_counter() - start) / steps

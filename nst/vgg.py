@@ -12,6 +12,7 @@ original Caffe implementation where ReLUs run in place.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.resources
 import os
@@ -54,6 +55,7 @@ class VGG19Features(nn.Module):
         self.pooling = pooling
         # Per-layer factors that bring other weights' activations to Caffe units (losses.py).
         self.units: dict[str, float] = {}
+        self.channels_last = False
         if caffe:
             # RGB 0..255 -> BGR minus mean pixel: fold the channel flip into conv1_1.
             w = self.convs["conv1_1"].weight.data
@@ -72,6 +74,8 @@ class VGG19Features(nn.Module):
         wanted = set(layers)
         last = max(LAYER_NAMES.index(name) for name in wanted)
         x = (image - self.mean) * self.scale
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         out: dict[str, torch.Tensor] = {}
         pool = nn.functional.max_pool2d if self.pooling == "max" else nn.functional.avg_pool2d
         for name in LAYER_NAMES[: last + 1]:
@@ -190,7 +194,13 @@ def _load_cpu(weights: str, pooling: str) -> VGG19Features:
 
 @functools.lru_cache(maxsize=4)
 def _load_on(weights: str, pooling: str, device: str) -> VGG19Features:
-    return _load_cpu(weights, pooling).to(device)
+    model = copy.deepcopy(_load_cpu(weights, pooling)).to(device)
+    if torch.device(device).type in ("cpu", "cuda"):
+        # oneDNN and cuDNN run these convolutions fastest on NHWC: a CPU step at 512x320
+        # took 490 ms instead of 690 ms (bf16, 2 cores).
+        model.to(memory_format=torch.channels_last)
+        model.channels_last = True
+    return model
 
 
 def load_vgg19(
