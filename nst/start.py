@@ -45,7 +45,9 @@ def first_image(
     if params.preserve_colors != "none":  # the photo's colours are wanted: keep them
         return content.clone()
     main_style = styles[max(range(len(blend)), key=blend.__getitem__)]
-    return images.match_colors(content, main_style)
+    recoloured = images.match_colors(content, main_style)
+    # Below strength 1 the start keeps part of the photo's own colours, as the result should.
+    return content + min(1.0, params.style_weight) * (recoloured - content)
 
 
 def step_up(image: torch.Tensor, content: torch.Tensor, params: Params) -> torch.Tensor:
