@@ -215,14 +215,14 @@ class _ProgressBar:
         self.bar.update(step - self.bar.n)
 
     def update_local(self, p: Any) -> None:
-        text = f"scale {p.scale}/{p.scales} {p.width}x{p.height} loss {p.loss:.3f}"
+        text = f"scale {p.scale}/{p.scales} {p.width}x{p.height} loss {p.loss:.4g}"
         self._show(p.step, p.steps, text, p.eta)
 
     def update_remote(self, s: Any) -> None:
         if s.state == "queued":
             self._show(0, max(1, s.steps or 1), f"queued, position {s.queue_position}", None)
         elif s.steps:
-            loss = f" loss {s.loss:.3f}" if s.loss is not None else ""
+            loss = f" loss {s.loss:.4g}" if s.loss is not None else ""
             self._show(s.step, s.steps, f"scale {s.scale}/{s.scales}{loss}", s.eta)
 
     def close(self) -> None:
