@@ -316,18 +316,17 @@ def _make_optimizer(params: Params, image: torch.Tensor, evaluations: int) -> to
         return torch.optim.Adam([image], lr=params.learning_rate)
     if params.is_reference:
         # neural-style's optim.lbfgs: 100 corrections, no line search, never stops early.
-        settings = {"history_size": 100, "line_search_fn": None}
+        settings = {"history_size": 100, "line_search_fn": None, "tolerance_change": -1.0}
     else:
         # The strong-Wolfe line search costs nothing when the quasi-Newton step is good (it
         # is accepted at once) and guards against a poor curvature estimate after a scale
-        # change.
-        settings = {"history_size": 50, "line_search_fn": "strong_wolfe"}
+        # change. A zero step (a failed line search) ends step(); the caller starts again.
+        settings = {"history_size": 50, "line_search_fn": "strong_wolfe", "tolerance_change": 0.0}
     return torch.optim.LBFGS(
         [image],
         lr=1.0,
         max_iter=evaluations,
         max_eval=evaluations + 1,
-        tolerance_grad=-1.0,  # never stop early: the budget of evaluations decides
-        tolerance_change=-1.0,
+        tolerance_grad=-1.0,  # never stop on a small gradient: the budget decides
         **settings,
     )
