@@ -4,10 +4,11 @@ The image itself is optimised so that its VGG19 features match the content image
 layer and the Gram matrices of the style images at several layers. Work starts at a small
 size, where steps are cheap, and the result is upsampled to seed each larger size.
 
-Loss normalisation (so one set of default weights works at every size and for both weight
-sources): Gram matrices are divided by the number of positions, which makes them independent
-of image size; every term is divided by the magnitude of its own target, which makes them
-independent of the feature scale of the weights (Caffe features are ~50x torchvision's).
+The loss is jcjohnson/neural-style's (nst/losses.py), for every preset; the `reference`
+preset also runs its optimisation as neural-style does (from noise, plain L-BFGS, one scale,
+1000 steps) and is the yardstick of bench/bench_quality.py. The fast presets start from the
+photo and work coarse to fine (nst/start.py), with their style weight scaled so that
+strength 1 lands on the reference's balance.
 """
 
 from __future__ import annotations
