@@ -51,7 +51,7 @@ PAINTINGS = {
     "scene": "bench/wave_kanagawa.jpg",  # Hokusai: a busy scene, boats, a mountain
 }
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
-SIZE = 256  # what the CPU allows: the reference takes about 4 min a pair here
+SIZE = 256  # what the CPU allows: the reference takes minutes a pair here
 
 
 def pairs(only: str = "") -> list[tuple[str, str]]:
@@ -91,6 +91,25 @@ def _run(job: dict) -> dict:
     return {**job, "seconds": seconds, "device": str(device), "precision": precision}
 
 
+def _jobs(
+    todo: list[tuple[str, str]], data: Path, size: int, jobs: int, params: dict, outdir: Path
+) -> list[dict]:
+    """One `_run` job per pair; the cores are shared between the `jobs` run at once."""
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    return [
+        {
+            "photo": p,
+            "painting": s,
+            "data": str(data),
+            "size": size,
+            "threads": threads,
+            "params": params,
+            "out": str(outdir / f"{p}__{s}.png"),
+        }
+        for p, s in todo
+    ]
+
+
 def _pool(jobs: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
 
@@ -104,19 +123,8 @@ def make_reference(data: Path, size: int, jobs: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     meta_path = folder / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    todo = [
-        {
-            "photo": p,
-            "painting": s,
-            "data": str(data),
-            "size": size,
-            "threads": max(1, (os.cpu_count() or 1) // jobs),
-            "params": {"quality": "reference"},
-            "out": str(folder / f"{p}__{s}.png"),
-        }
-        for p, s in pairs()
-        if not (folder / f"{p}__{s}.png").exists()
-    ]
+    missing = [(p, s) for p, s in pairs() if not (folder / f"{p}__{s}.png").exists()]
+    todo = _jobs(missing, data, size, jobs, {"quality": "reference"}, folder)
     print(f"{len(todo)} reference pairs to compute at {size} px, {jobs} at a time")
     with _pool(jobs) as pool:
         for result in pool.map(_run, todo):
@@ -189,19 +197,8 @@ def run_preset(args: argparse.Namespace) -> None:
     outdir = ROOT / "bench" / "out" / f"{args.preset}_{args.size}px_{os.getpid()}"
     outdir.mkdir(parents=True, exist_ok=True)
     params = {"quality": args.preset, **json.loads(args.params)}
-    todo = [
-        {
-            "photo": p,
-            "painting": s,
-            "data": str(args.data),
-            "size": args.size,
-            "threads": max(1, (os.cpu_count() or 1) // args.jobs),
-            "params": params,
-            "out": str(outdir / f"{p}__{s}.png"),
-        }
-        for p, s in pairs(args.only)
-        if (folder / f"{p}__{s}.png").exists()
-    ]
+    cached = [(p, s) for p, s in pairs(args.only) if (folder / f"{p}__{s}.png").exists()]
+    todo = _jobs(cached, args.data, args.size, args.jobs, params, outdir)
     rows = []
     with _pool(args.jobs) as pool:
         for result in pool.map(_run, todo):

@@ -33,18 +33,13 @@ def _gram(features: torch.Tensor) -> torch.Tensor:
     return flat @ flat.transpose(1, 2) / flat.shape[-1]
 
 
-def style_at_size(style: Image.Image, content: Image.Image) -> Image.Image:
-    """The style image as every run sees it: its long edge that of the content."""
-    return images.resize_long_edge(style.convert("RGB"), max(content.size))
-
-
 def canonical_losses(
     output: Image.Image, content: Image.Image, style: Image.Image
 ) -> tuple[float, float]:
     """(content term, style term) of neural-style's loss: 5 x MSE and 100 x sum of Gram MSEs.
 
-    The style image is used as given; pass `style_at_size(style, content)` to score as the
-    runs do.
+    The style image is used as given: to score as the runs see it, pass it resized to the
+    content's long edge (bench/bench_quality.py's load_pair does).
     """
     if output.size != content.size:
         raise ValueError(f"output {output.size} and content {content.size} differ in size")

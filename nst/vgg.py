@@ -197,7 +197,7 @@ def _load_on(weights: str, pooling: str, device: str) -> VGG19Features:
     model = copy.deepcopy(_load_cpu(weights, pooling)).to(device)
     if torch.device(device).type in ("cpu", "cuda"):
         # oneDNN and cuDNN run these convolutions fastest on NHWC: a CPU step at 512x320
-        # took 490 ms instead of 690 ms (bf16, 2 cores).
+        # took 530 ms instead of 690 ms (bf16, 2 cores).
         model.to(memory_format=torch.channels_last)
         model.channels_last = True
     return model
