@@ -240,16 +240,14 @@ def _optimise_scale(
             raise _BudgetSpent
         if _is_cancelled(cancel):
             raise Cancelled("cancelled")
-        optimizer.zero_grad(set_to_none=True)
-        image = var * k
-        loss = objective(image) * grad_scale
-        loss.backward()
+        image = (var * k).detach()
+        value, grad = objective.value_and_grad(image, grad_scale)
+        var.grad = grad.mul_(k)  # d/dvar of f(var * k)
         evaluations += 1
-        value = loss.item() / grad_scale
         if value < best["loss"]:  # line searches also try worse points: keep the best
-            best["loss"], best["image"] = value, image.detach().clone()
-        tracker.step(value, image.detach())
-        return loss
+            best["loss"], best["image"] = value, image.clone()
+        tracker.step(value, image)
+        return value * grad_scale
 
     try:
         if params.optimizer == "lbfgs":

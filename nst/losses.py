@@ -78,16 +78,19 @@ class Objective:
         }
         self.layers = sorted(set(self.layer_weights) | {self.content_layer})
         with torch.no_grad():
-            self.content_target = None
-            if content is not None:
-                self.content_target = self.features(content)[self.content_layer].float()
+            self.content_target = None if content is None else self._content_target(content)
             grams: dict[str, torch.Tensor] = {}
             for style, weight in zip(styles, blend):
-                feats = self.features(style, list(self.layer_weights))
-                for name in self.layer_weights:
-                    g = gram(feats[name]) * weight
-                    grams[name] = grams[name] + g if name in grams else g
+                for name, g in self._grams(style, list(self.layer_weights)).items():
+                    grams[name] = grams[name] + g * weight if name in grams else g * weight
             self.style_targets = grams
+
+    def _content_target(self, content: torch.Tensor) -> torch.Tensor:
+        return self.features(content, [self.content_layer])[self.content_layer].float()
+
+    def _grams(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        feats = self.features(image, layers)
+        return {name: gram(feats[name]) for name in layers}
 
     def features(self, image: torch.Tensor, layers: list[str] | None = None) -> dict:
         """Activations in Caffe units (autocast to the run's precision)."""
@@ -112,6 +115,14 @@ class Objective:
         if self.tv_reference_size is None:
             return 1.0
         return (self.tv_reference_size / max(image.shape[-2:])) ** 2
+
+    def value_and_grad(self, image: torch.Tensor, scale: float = 1.0) -> tuple[float, torch.Tensor]:
+        """The loss at `image` and the gradient of `scale` x loss with respect to it."""
+        image = image.detach().requires_grad_(True)
+        loss = self(image)
+        (loss * scale).backward()
+        assert image.grad is not None
+        return loss.item(), image.grad
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         t = self.terms(image)
