@@ -22,7 +22,7 @@ from typing import Union
 import torch
 from PIL import Image
 
-from nst import images, start
+from nst import images, memory, start, tiles
 from nst.device import pick_device, pick_precision
 from nst.errors import Cancelled, NSTError, OutOfMemory, ParamsError
 from nst.images import ImageInput
@@ -55,10 +55,13 @@ class Progress:
     elapsed: float  # seconds since the run started
     eta: float | None  # seconds left, estimated from the work done (None at first)
     _image: torch.Tensor | None = None
+    tile: int = 0  # on a tiled scale: tiles done in the current step (two passes over them)
+    tiles: int = 0  # tiles per step on a tiled scale, 0 on an untiled one
 
     @property
     def fraction(self) -> float:
-        return self.step / self.steps if self.steps else 1.0
+        done = self.step + (self.tile / self.tiles if self.tiles else 0.0)
+        return min(1.0, done / self.steps) if self.steps else 1.0
 
     def preview(self) -> Image.Image:
         """The current state as an RGB image at this scale's working size."""
@@ -67,6 +70,11 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 CancelFlag = Union[threading.Event, Callable[[], bool], None]  # noqa: UP007 (runtime alias)
+
+
+# The full preset gives each scale the steps the normal preset gives at its size (30 at 512 px,
+# twice that per halving) and at least its `iterations` (10): above 512 px the scales refine.
+NORMAL_STEPS_AT_512 = 30
 
 
 def schedule(params: Params, width: int, height: int) -> list[tuple[int, int, int]]:
@@ -83,7 +91,10 @@ def schedule(params: Params, width: int, height: int) -> list[tuple[int, int, in
             break
         w = max(1, round(width * edge / long_edge))
         h = max(1, round(height * edge / long_edge))
-        out.append((w, h, params.final_iterations * 2**level))
+        steps = params.final_iterations * 2**level
+        if params.is_native and params.iterations is None:
+            steps = max(params.final_iterations, round(NORMAL_STEPS_AT_512 * 512 / edge))
+        out.append((w, h, steps))
     return out[::-1]
 
 
@@ -157,7 +168,7 @@ def stylize(
 
 def _oom_message(params: Params) -> str:
     return (
-        f"out of memory at working size {params.working_size} px: use a smaller size or "
+        f"out of memory at working size {params.size_text}: use a smaller size or "
         "quality preset, or run on a device with more memory"
     )
 
@@ -177,24 +188,38 @@ def _optimise(
 
     work = images.resize_long_edge(content_rgb, params.working_size_for(max(content_rgb.size)))
     plan = schedule(params, *work.size)
-    tracker = _Tracker(plan, progress)
+    halo = tiles.reach(params.style_layers + [params.content_layer])
+    cores = [memory.tile_core(w, h, halo, dtype, device, params.tile_size) for w, h, _ in plan]
+    tracker = _Tracker(plan, progress, [c is not None for c in cores])
+
+    def on_tile(done: int, total: int) -> None:
+        if _is_cancelled(cancel):
+            raise Cancelled("cancelled")
+        tracker.tile(done, total)
+
     image: torch.Tensor | None = None
-    for index, (w, h, iterations) in enumerate(plan):
+    for index, ((w, h, iterations), core) in enumerate(zip(plan, cores)):
         tracker.scale = index + 1
-        content_t = images.to_tensor(images.resize_to(content_rgb, (w, h))).to(device)
         style_size = max(16, round(max(w, h) * params.style_scale))
+        # Tiled scales keep the image and the optimiser's vectors in host memory on a GPU:
+        # only the tiles and the targets need the device.
+        host = torch.device("cpu") if core is not None else device
+        content_t = images.to_tensor(images.resize_to(content_rgb, (w, h))).to(host)
         style_ts = [
-            images.to_tensor(images.resize_long_edge(s, style_size)).to(device)
-            for s in style_images
+            images.to_tensor(images.resize_long_edge(s, style_size)).to(host) for s in style_images
         ]
         if params.preserve_colors == "histogram":
             style_ts = [images.match_colors(s, content_t) for s in style_ts]
         gain = 1.0 if params.is_reference else FAST_STYLE_GAIN
-        objective = Objective(model, params, content_t, style_ts, blend, dtype, style_gain=gain)
+        args = (model, params, content_t, style_ts, blend, dtype)
+        if core is None:
+            objective = Objective(*args, style_gain=gain)
+        else:
+            objective = tiles.TiledObjective(*args, style_gain=gain, core=core, on_tile=on_tile)
         if image is None:
             image = start.first_image(params, content_t, style_ts, blend, generator)
         else:
-            image = start.step_up(image, content_t, params)
+            image = start.step_up(image.to(host), content_t, params)
         image = _optimise_scale(params, objective, image, iterations, cancel, tracker)
     assert image is not None
     return image
@@ -226,7 +251,7 @@ def _optimise_scale(
     reference = params.is_reference
     k = float(start.numel()) if params.optimizer == "lbfgs" and not reference else 1.0
     var = (start.detach() / k).contiguous().requires_grad_(True)
-    optimizer = _make_optimizer(params, var, iterations)
+    optimizer = _make_optimizer(params, var, iterations, memory.lbfgs_history(start[0, 0].numel()))
     # The losses are means, so per-pixel gradients shrink with image size; L-BFGS skips
     # curvature pairs below 1e-10 and stalls on tiny gradients. Scaling by the pixel count
     # keeps the gradient's size independent of the image size.
@@ -263,37 +288,65 @@ def _optimise_scale(
 # layers and their backward dominates. Fitted on a 2-core CPU (bf16: 28, 76 and 243 ms per
 # step at 64, 128 and 256 px); without it the first ETA of a run was 10x too long.
 STEP_OVERHEAD_PIXELS = 4096
+# A tiled step runs the tiles twice (statistics, then gradients) with their halos: about this
+# many untiled steps' time (bench/bench_tiles.py).
+TILED_STEP_COST = 2.0
 
 
 class _Tracker:
     """Counts steps over the whole plan and reports Progress, with an ETA from a cost model."""
 
-    def __init__(self, plan: list[tuple[int, int, int]], callback: ProgressCallback | None):
+    def __init__(
+        self,
+        plan: list[tuple[int, int, int]],
+        callback: ProgressCallback | None,
+        tiled: list[bool] | None = None,
+    ):
         self.plan, self.callback = plan, callback
+        self.costs = [TILED_STEP_COST if t else 1.0 for t in tiled or [False] * len(plan)]
         self.total_steps = sum(n for _, _, n in plan)
-        self.total_work = sum((w * h + STEP_OVERHEAD_PIXELS) * n for w, h, n in plan)
+        self.total_work = sum(self._work(w, h, i) * n for i, (w, h, n) in enumerate(plan))
         self.start = time.perf_counter()
         self.scale = 1
         self.steps = 0
         self.work = 0.0
         self.first: tuple[float, float] | None = None  # (time, work) after the first step
+        self.last: tuple[float, torch.Tensor] | None = None  # loss and image after a step
+
+    def _work(self, w: int, h: int, index: int) -> float:
+        return (w * h + STEP_OVERHEAD_PIXELS) * self.costs[index]
 
     def step(self, loss: float, image: torch.Tensor) -> None:
         h, w = image.shape[-2:]
         self.steps += 1
-        self.work += w * h + STEP_OVERHEAD_PIXELS
+        self.work += self._work(w, h, self.scale - 1)
+        self.last = (loss, image)
+        self._report(self.work, loss, image)
+
+    def tile(self, done: int, total: int) -> None:
+        """Within a tiled step: `done` of `total` tile passes are finished."""
+        if self.callback is None or self.last is None:
+            return
+        w, h, _ = self.plan[self.scale - 1]
+        partial = self.work + self._work(w, h, self.scale - 1) * done / total
+        self._report(partial, *self.last, tile=done, tiles=total)
+
+    def _report(
+        self, work: float, loss: float, image: torch.Tensor, tile: int = 0, tiles: int = 0
+    ) -> None:
         if self.callback is None:
             return
+        h, w = image.shape[-2:]
         now = time.perf_counter()
         elapsed = now - self.start
         # The first step pays one-off set-up (weights, kernel selection): the rate is measured
         # from the end of it.
         eta = None
         if self.first is None:
-            self.first = (now, self.work)
-        elif self.steps >= 3:
-            rate = (now - self.first[0]) / (self.work - self.first[1])
-            eta = rate * (self.total_work - self.work)
+            self.first = (now, work)
+        elif self.steps >= 3 and work > self.first[1]:
+            rate = (now - self.first[0]) / (work - self.first[1])
+            eta = rate * (self.total_work - work)
         self.callback(
             Progress(
                 scale=self.scale,
@@ -306,11 +359,15 @@ class _Tracker:
                 elapsed=elapsed,
                 eta=eta,
                 _image=image.detach(),
+                tile=tile,
+                tiles=tiles,
             )
         )
 
 
-def _make_optimizer(params: Params, image: torch.Tensor, evaluations: int) -> torch.optim.Optimizer:
+def _make_optimizer(
+    params: Params, image: torch.Tensor, evaluations: int, history: int
+) -> torch.optim.Optimizer:
     if params.optimizer == "adam":
         return torch.optim.Adam([image], lr=params.learning_rate)
     if params.is_reference:
@@ -320,7 +377,12 @@ def _make_optimizer(params: Params, image: torch.Tensor, evaluations: int) -> to
         # The strong-Wolfe line search costs nothing when the quasi-Newton step is good (it
         # is accepted at once) and guards against a poor curvature estimate after a scale
         # change. A zero step (a failed line search) ends step(); the caller starts again.
-        settings = {"history_size": 50, "line_search_fn": "strong_wolfe", "tolerance_change": 0.0}
+        # History is bounded by memory (nst/memory.py): 50 up to about 2 megapixels.
+        settings = {
+            "history_size": history,
+            "line_search_fn": "strong_wolfe",
+            "tolerance_change": 0.0,
+        }
     return torch.optim.LBFGS(
         [image],
         lr=1.0,

@@ -16,12 +16,15 @@ from nst.errors import ParamsError
 # Quality presets set the working size, the iterations at the finest scale and the number of
 # coarse-to-fine scales. Coarser scales get more iterations (engine.schedule), where each is
 # cheap. Chosen with bench/bench_quality.py against the reference on 16 photo/painting pairs.
+# "full" works up to the content's own pixel size (size 0 = native): the scales above 512 px
+# refine, in tiles where memory asks for them (nst/tiles.py).
 # "reference" is canonical Gatys as jcjohnson/neural-style runs it with its defaults (from
 # noise, plain L-BFGS, 1000 iterations at 512 px): the yardstick, slow by design.
 PRESETS: dict[str, dict[str, int]] = {
     "draft": {"size": 256, "iterations": 20, "scales": 3},
     "normal": {"size": 512, "iterations": 30, "scales": 3},
     "high": {"size": 1024, "iterations": 40, "scales": 4},
+    "full": {"size": 0, "iterations": 10, "scales": 6},
     "reference": {"size": 512, "iterations": 1000, "scales": 1},
 }
 REFERENCE = "reference"
@@ -49,6 +52,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "learning_rate": (1e-4, 100.0),
     "seed": (0, 2**32 - 1),
     "style_blend_item": (0.0, 1e6),
+    "tile_size": (128, 8192),
 }
 
 
@@ -79,6 +83,7 @@ class Params:
         default_factory=lambda: ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
     )
     style_layer_weights: list[float] | None = None  # default equal
+    tile_size: int | None = None  # tile core edge in px; None: tiles only where memory asks
 
     def __post_init__(self) -> None:
         self.validate()
@@ -105,11 +110,23 @@ class Params:
     # -- derived values -------------------------------------------------------------------
     @property
     def working_size(self) -> int:
+        """The long edge worked at; 0 means the content's own size (the full preset)."""
         return self.size if self.size is not None else PRESETS[self.quality]["size"]
+
+    @property
+    def is_native(self) -> bool:
+        return self.working_size == 0
+
+    @property
+    def size_text(self) -> str:
+        """The working size in words, for messages."""
+        return "the image's own size" if self.is_native else f"{self.working_size} px"
 
     def working_size_for(self, long_edge: int) -> int:
         """An explicit size is used as given; a preset's never upscales a smaller image."""
-        return self.size if self.size is not None else min(self.working_size, long_edge)
+        if self.size is not None:
+            return self.size
+        return long_edge if self.is_native else min(self.working_size, long_edge)
 
     @property
     def final_iterations(self) -> int:
@@ -140,9 +157,9 @@ class Params:
                 continue
             if value not in choices:
                 raise ParamsError(name, f"must be one of {', '.join(choices)} (got {value!r})")
-        for name in ("size", "iterations", "scales", "seed"):
+        for name in ("size", "iterations", "scales", "seed", "tile_size"):
             value = getattr(self, name)
-            if value is None and name in ("size", "iterations", "scales"):
+            if value is None and name != "seed":
                 continue
             _check_int(name, value)
             _check_range(name, value)

@@ -318,7 +318,7 @@ class JobManager:
             error = {
                 "code": "out_of_memory",
                 "message": (
-                    f"out of memory at size {job.params.working_size}: use a smaller size or "
+                    f"out of memory at size {job.params.size_text}: use a smaller size or "
                     "quality, or a device with more memory"
                 ),
             }
