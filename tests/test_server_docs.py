@@ -32,7 +32,8 @@ def test_every_params_key_is_documented_with_its_default() -> None:
 def test_presets_are_documented_as_they_are() -> None:
     quality = re.search(r"^\| `quality` \|.*$", DOC, re.M).group(0)
     for name, preset in nst.PRESETS.items():
-        described = f"{name} {preset['size']} px / {preset['iterations']} / {preset['scales']}"
+        size = f"{preset['size']} px" if preset["size"] else "native size"
+        described = f"{name} {size} / {preset['iterations']} / {preset['scales']}"
         assert described in quality, f"preset {name} is not documented as {preset}"
     example = re.search(r'`\{"draft": (\{[^}]*\})', DOC).group(1)
     assert example == json.dumps(nst.PRESETS["draft"])

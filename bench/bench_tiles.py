@@ -1,0 +1,208 @@
+"""Benchmark: large canvases, in tiles (nst/tiles.py) and in one pass.
+
+Every measurement runs in a fresh process, so its peak resident memory (RSS) is its own.
+
+    python bench/bench_tiles.py                  # step time and memory at 1024, 2048, 4096 px
+    python bench/bench_tiles.py --seam           # tiled against one pass on a smooth photo
+    python bench/bench_tiles.py --native 3840x2160   # a whole `full` run at 4K, time and RSS
+    python bench/bench_tiles.py --native 6000x4000 --iterations 2   # memory only, quicker
+    python bench/bench_tiles.py --crop           # 100% crops: native 4K against upsampled
+
+The photo is bench/winter-wolf.jpg (1920x1080) from ../shared/data, resized to each size;
+the painting The Starry Night.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data"
+PHOTO, PAINTING = DATA / "bench" / "winter-wolf.jpg", DATA / "starry_night.jpg"
+OUT = ROOT / "bench" / "out" / "tiles"
+
+
+def child(job: dict) -> dict:
+    """Runs in its own process: one measurement, returned with the process's peak RSS."""
+    from PIL import Image
+
+    import nst
+    from nst import images
+    from nst.device import pick_device, pick_precision
+    from nst.engine import FAST_STYLE_GAIN
+    from nst.losses import Objective
+    from nst.tiles import TiledObjective, reach
+    from nst.vgg import load_vgg19
+
+    w, h = job["width"], job["height"]
+    photo = Image.open(PHOTO).convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
+    painting = Image.open(PAINTING).convert("RGB")
+    result: dict = {}
+    if job["kind"] == "step":
+        params = nst.Params(tile_size=job.get("tile"))
+        device = pick_device("auto")
+        dtype = pick_precision("auto", device)
+        model = load_vgg19("caffe", "max", device)
+        content = images.to_tensor(photo)
+        style = images.to_tensor(images.resize_long_edge(painting, max(w, h)))
+        start = time.perf_counter()
+        args = (model, params, content, [style], [1.0], dtype)
+        if job.get("tile"):
+            core = job["tile"]
+            objective = TiledObjective(*args, style_gain=FAST_STYLE_GAIN, core=core)
+            result["tiles"] = len(objective.tiles(content))
+            result["halo"] = reach(params.style_layers + [params.content_layer])
+        else:
+            objective = Objective(*args, style_gain=FAST_STYLE_GAIN)
+        result["targets_s"] = time.perf_counter() - start
+        times = []
+        for _ in range(job.get("steps", 2)):
+            start = time.perf_counter()
+            objective.value_and_grad(content)
+            times.append(time.perf_counter() - start)
+        result["step_s"] = min(times[1:] or times)  # the first pays one-off set-up
+    else:  # a whole stylize run
+        params = dict(job["params"])
+        start = time.perf_counter()
+        out = nst.stylize(photo, painting, params)
+        result["seconds"] = time.perf_counter() - start
+        out.save(job["out"])
+    result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return result
+
+
+def run_child(job: dict) -> dict:
+    cmd = [sys.executable, __file__, "--child", json.dumps(job)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def sizes_table() -> None:
+    from nst import memory
+    from nst.tiles import reach
+
+    print("One step (loss and gradient) of the fast presets' loss, in a fresh process each.")
+    print("| size | pixels | mode | tiles | step | per megapixel | peak RSS |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    halo = reach(["conv5_1"])
+    for w, h in [(1024, 576), (2048, 1152), (4096, 2304)]:
+        import torch
+
+        auto = memory.tile_core(w, h, halo, torch.bfloat16, torch.device("cpu"))
+        # One pass where it fits this machine (2048 px: about 7 GB), then the automatic tiles,
+        # then small tiles to show the cost of the halo.
+        modes = [("one pass", None)] if w <= 2048 else []
+        modes += [(f"tiles (auto, core {auto})", auto)] if auto else []
+        modes += [("tiles (core 512)", 512)]
+        for label, tile in modes:
+            r = run_child({"kind": "step", "width": w, "height": h, "tile": tile})
+            if "error" in r:
+                print(f"| {w}x{h} | | {label} | | {r['error']} | | |")
+                continue
+            mpx = w * h / 1e6
+            print(
+                f"| {w}x{h} | {mpx:.1f} M | {label} | {r.get('tiles', 1)} | {r['step_s']:.1f} s"
+                f" | {r['step_s'] / mpx:.2f} s | {r['peak_rss_gb']:.2f} GB |",
+                flush=True,
+            )
+
+
+def seam() -> None:
+    """Tiled against one pass at a size where both fit, on a smooth gradient photo."""
+    import numpy as np
+    from PIL import Image
+
+    import nst
+
+    y, x = np.mgrid[0:512, 0:768]
+    rgb = np.stack([255 * x / 768, 255 * y / 512, 128 + 60 * np.sin(x / 60.0)], axis=-1)
+    photo = Image.fromarray(rgb.astype(np.uint8))
+    painting = Image.open(PAINTING).convert("RGB")
+    base = {"size": 768, "scales": 1, "iterations": 10, "precision": "fp32", "seed": 0}
+    one = np.asarray(nst.stylize(photo, painting, base), dtype=int)
+    tiled_img = nst.stylize(photo, painting, {**base, "tile_size": 256})
+    tiled = np.asarray(tiled_img, dtype=int)
+    diff = np.abs(one - tiled)
+    print("768x512, 10 steps from the photo, float32, tiles of 256 px (6 tiles): max difference")
+    print(
+        f"{diff.max()} / 255, mean {diff.mean():.3f}, 99.9th percentile {np.percentile(diff, 99.9)}"
+    )
+    OUT.mkdir(parents=True, exist_ok=True)
+    crop = (128, 128, 384, 384)  # 256 px around the crossing of four tiles (at 256, 256)
+    Image.fromarray(tiled.astype(np.uint8)).crop(crop).save(OUT / "seam_tiled_crop.png")
+    Image.fromarray(one.astype(np.uint8)).crop(crop).save(OUT / "seam_one_pass_crop.png")
+
+
+def native(size: str, iterations: int | None) -> None:
+    w, h = (int(v) for v in size.split("x"))
+    OUT.mkdir(parents=True, exist_ok=True)
+    params: dict = {"quality": "full", "seed": 0}
+    if iterations:
+        params["iterations"] = iterations
+    out = OUT / f"native_{w}x{h}{'_it' + str(iterations) if iterations else ''}.png"
+    r = run_child({"kind": "run", "width": w, "height": h, "params": params, "out": str(out)})
+    if "error" in r:
+        print(f"{w}x{h} full: {r['error']}")
+        return
+    print(
+        f"{w}x{h} `full` preset{f', iterations {iterations}' if iterations else ''}: "
+        f"{r['seconds']:.0f} s, peak RSS {r['peak_rss_gb']:.2f} GB -> {out}"
+    )
+
+
+def crop() -> None:
+    """Native 4K `full` against `normal` upsampled to 4K: the same 100% crop of each."""
+    from PIL import Image
+
+    w, h = 3840, 2160
+    OUT.mkdir(parents=True, exist_ok=True)
+    native_path = OUT / f"native_{w}x{h}.png"
+    if not native_path.exists():
+        native(f"{w}x{h}", None)
+    normal_path = OUT / f"normal_{w}x{h}.png"
+    if not normal_path.exists():
+        run_child(
+            {"kind": "run", "width": w, "height": h, "params": {"seed": 0}, "out": str(normal_path)}
+        )
+    box = (1500, 700, 2100, 1100)  # 600x400 px at 100%: the wolf's head
+    a = Image.open(normal_path).crop(box)
+    b = Image.open(native_path).crop(box)
+    sheet = Image.new("RGB", (a.width * 2 + 8, a.height), "white")
+    sheet.paste(a, (0, 0))
+    sheet.paste(b, (a.width + 8, 0))
+    path = ROOT / "docs" / "images" / "native_4k_crop.png"
+    sheet.save(path)
+    print(f"left: normal (512 px, upsampled to 4K); right: full (native 4K) -> {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--seam", action="store_true")
+    parser.add_argument("--native", metavar="WxH")
+    parser.add_argument("--iterations", type=int)
+    parser.add_argument("--crop", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+    elif args.seam:
+        seam()
+    elif args.native:
+        native(args.native, args.iterations)
+    elif args.crop:
+        crop()
+    else:
+        sizes_table()
+
+
+if __name__ == "__main__":
+    main()
