@@ -8,7 +8,9 @@ The loss is jcjohnson/neural-style's (nst/losses.py), for every preset; the `ref
 preset also runs its optimisation as neural-style does (from noise, plain L-BFGS, one scale,
 1000 steps) and is the yardstick of bench/bench_quality.py. The fast presets start from the
 photo and work coarse to fine (nst/start.py), with their style weight scaled so that
-strength 1 lands on the reference's balance.
+strength 1 lands on the reference's balance. A scale too large for one pass through the
+network runs in tiles with the exact same loss and gradient (nst/tiles.py, nst/memory.py), so
+the full preset paints a canvas at its own size.
 """
 
 from __future__ import annotations
@@ -22,18 +24,15 @@ from typing import Union
 import torch
 from PIL import Image
 
-from nst import images, memory, start, tiles
+from nst import estimate, images, memory, start, tiles
 from nst.device import pick_device, pick_precision
 from nst.errors import Cancelled, NSTError, OutOfMemory, ParamsError
+from nst.estimate import schedule  # noqa: F401 (part of the engine's API)
 from nst.images import ImageInput
 from nst.losses import Objective
 from nst.params import Params
 from nst.vgg import load_vgg19
 
-# Below this long edge conv5_1 sees the whole picture, so a coarse scale matches the painting's
-# composition rather than its strokes and that survives every finer scale (the copy score in
-# bench/bench_quality.py rose with a 64 px scale): coarser scales are dropped.
-MIN_SCALE_SIZE = 128
 # The fast presets start from the photo, which leaves their results nearer the style side of
 # the trade-off than the reference's (from noise): at the same weights, content loss 1.28x and
 # style loss 0.77x of the reference's (medians, bench/bench_quality.py). Their style weight is
@@ -70,32 +69,6 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 CancelFlag = Union[threading.Event, Callable[[], bool], None]  # noqa: UP007 (runtime alias)
-
-
-# The full preset gives each scale the steps the normal preset gives at its size (30 at 512 px,
-# twice that per halving) and at least its `iterations` (10): above 512 px the scales refine.
-NORMAL_STEPS_AT_512 = 30
-
-
-def schedule(params: Params, width: int, height: int) -> list[tuple[int, int, int]]:
-    """(width, height, iterations) per scale, coarse to fine.
-
-    Each scale halves the long edge; a coarser scale gets twice the iterations of the next
-    finer one, which still costs half as much since it has a quarter of the pixels.
-    """
-    long_edge = max(width, height)
-    out = []
-    for level in range(params.scale_count):
-        edge = round(long_edge / 2**level)
-        if level and edge < MIN_SCALE_SIZE:
-            break
-        w = max(1, round(width * edge / long_edge))
-        h = max(1, round(height * edge / long_edge))
-        steps = params.final_iterations * 2**level
-        if params.is_native and params.iterations is None:
-            steps = max(params.final_iterations, round(NORMAL_STEPS_AT_512 * 512 / edge))
-        out.append((w, h, steps))
-    return out[::-1]
 
 
 def _is_cancelled(cancel: CancelFlag) -> bool:
@@ -186,11 +159,8 @@ def _optimise(
     model = load_vgg19(params.weights, params.pooling, device)
     generator = torch.Generator().manual_seed(params.seed)
 
-    work = images.resize_long_edge(content_rgb, params.working_size_for(max(content_rgb.size)))
-    plan = schedule(params, *work.size)
-    halo = tiles.reach(params.style_layers + [params.content_layer])
-    cores = [memory.tile_core(w, h, halo, dtype, device, params.tile_size) for w, h, _ in plan]
-    tracker = _Tracker(plan, progress, [c is not None for c in cores])
+    plan = estimate.plan(params, *content_rgb.size, dtype, device)
+    tracker = _Tracker(plan, progress)
 
     def on_tile(done: int, total: int) -> None:
         if _is_cancelled(cancel):
@@ -198,7 +168,8 @@ def _optimise(
         tracker.tile(done, total)
 
     image: torch.Tensor | None = None
-    for index, ((w, h, iterations), core) in enumerate(zip(plan, cores)):
+    for index, scale in enumerate(plan):
+        w, h, iterations, core = scale.width, scale.height, scale.steps, scale.core
         tracker.scale = index + 1
         style_size = max(16, round(max(w, h) * params.style_scale))
         # Tiled scales keep the image and the optimiser's vectors in host memory on a GPU:
@@ -222,6 +193,7 @@ def _optimise(
             image = start.step_up(image.to(host), content_t, params)
         image = _optimise_scale(params, objective, image, iterations, cancel, tracker)
     assert image is not None
+    estimate.learn(device, dtype, tracker.elapsed_after_first(), tracker.work_after_first())
     return image
 
 
@@ -284,61 +256,51 @@ def _optimise_scale(
     return best["image"].clamp(0, 255)
 
 
-# A step costs about (pixels + this) units: below ~64x64 the fixed per-step cost of 16 conv
-# layers and their backward dominates. Fitted on a 2-core CPU (bf16: 28, 76 and 243 ms per
-# step at 64, 128 and 256 px); without it the first ETA of a run was 10x too long.
-STEP_OVERHEAD_PIXELS = 4096
-# A tiled step runs the tiles twice (statistics, then gradients) with their halos: about this
-# many untiled steps' time (bench/bench_tiles.py).
-TILED_STEP_COST = 2.0
-
-
 class _Tracker:
-    """Counts steps over the whole plan and reports Progress, with an ETA from a cost model."""
+    """Counts steps over the whole plan and reports Progress, with an ETA from the cost model
+    of nst/estimate.py."""
 
-    def __init__(
-        self,
-        plan: list[tuple[int, int, int]],
-        callback: ProgressCallback | None,
-        tiled: list[bool] | None = None,
-    ):
+    def __init__(self, plan: list[estimate.Scale], callback: ProgressCallback | None):
         self.plan, self.callback = plan, callback
-        self.costs = [TILED_STEP_COST if t else 1.0 for t in tiled or [False] * len(plan)]
-        self.total_steps = sum(n for _, _, n in plan)
-        self.total_work = sum(self._work(w, h, i) * n for i, (w, h, n) in enumerate(plan))
+        self.total_steps = sum(s.steps for s in plan)
+        # Each scale first computes its targets: about one step's work (as in nst/estimate.py).
+        self.total_work = sum(s.work * (s.steps + 1) for s in plan)
+        self.scale_steps = 0
         self.start = time.perf_counter()
         self.scale = 1
         self.steps = 0
         self.work = 0.0
-        self.first: tuple[float, float] | None = None  # (time, work) after the first step
+        self.first: tuple[float, float] | None = None  # (time, work) after the first report
         self.last: tuple[float, torch.Tensor] | None = None  # loss and image after a step
 
-    def _work(self, w: int, h: int, index: int) -> float:
-        return (w * h + STEP_OVERHEAD_PIXELS) * self.costs[index]
+    def elapsed_after_first(self) -> float:
+        return 0.0 if self.first is None else time.perf_counter() - self.first[0]
+
+    def work_after_first(self) -> float:
+        return 0.0 if self.first is None else self.work - self.first[1]
 
     def step(self, loss: float, image: torch.Tensor) -> None:
-        h, w = image.shape[-2:]
         self.steps += 1
-        self.work += self._work(w, h, self.scale - 1)
+        scale = self.plan[self.scale - 1]
+        if self.scale_steps == self.scale:  # still on the scale of the last step
+            self.work += scale.work
+        else:  # the first step of a scale: its targets were computed too
+            self.scale_steps = self.scale
+            self.work += 2 * scale.work
         self.last = (loss, image)
         self._report(self.work, loss, image)
 
     def tile(self, done: int, total: int) -> None:
         """Within a tiled step: `done` of `total` tile passes are finished."""
-        if self.callback is None or self.last is None:
+        if self.last is None:
             return
-        w, h, _ = self.plan[self.scale - 1]
-        partial = self.work + self._work(w, h, self.scale - 1) * done / total
+        partial = self.work + self.plan[self.scale - 1].work * done / total
         self._report(partial, *self.last, tile=done, tiles=total)
 
     def _report(
         self, work: float, loss: float, image: torch.Tensor, tile: int = 0, tiles: int = 0
     ) -> None:
-        if self.callback is None:
-            return
-        h, w = image.shape[-2:]
         now = time.perf_counter()
-        elapsed = now - self.start
         # The first step pays one-off set-up (weights, kernel selection): the rate is measured
         # from the end of it.
         eta = None
@@ -347,6 +309,10 @@ class _Tracker:
         elif self.steps >= 3 and work > self.first[1]:
             rate = (now - self.first[0]) / (work - self.first[1])
             eta = rate * (self.total_work - work)
+        if self.callback is None:
+            return
+        h, w = image.shape[-2:]
+        elapsed = now - self.start
         self.callback(
             Progress(
                 scale=self.scale,

@@ -14,10 +14,11 @@ import torch
 
 GIB = 1 << 30
 BYTES_PER_PIXEL = {torch.bfloat16: 2400, torch.float16: 2400, torch.float32: 2900}
-# One pass may use at most this much, or half of what the device has free if that is less:
-# a 4K canvas then runs in tiles of about 1.3 megapixels within 6 GB of RAM all told, and
-# smaller images (up to about 1200x1100) in one pass, which is faster.
-PASS_BUDGET = 3 * GIB
+# One pass may use at most this much, or half of what the device has free if that is less.
+# Images up to about 0.9 megapixels (1152x768) run in one pass; larger ones in tiles of about
+# that size (cores of 784 px), which cost no more per pixel than one pass from 2048 px up
+# (bench/bench_tiles.py), and keep a 4K run within 6 GB of RAM all told.
+PASS_BUDGET = 2 * GIB
 # L-BFGS keeps two image-sized vectors per history entry: at most this much for them.
 HISTORY_BUDGET = 1 * GIB
 MAX_HISTORY, MIN_HISTORY = 50, 5

@@ -24,7 +24,7 @@ PRESETS: dict[str, dict[str, int]] = {
     "draft": {"size": 256, "iterations": 20, "scales": 3},
     "normal": {"size": 512, "iterations": 30, "scales": 3},
     "high": {"size": 1024, "iterations": 40, "scales": 4},
-    "full": {"size": 0, "iterations": 10, "scales": 6},
+    "full": {"size": 0, "iterations": 10, "scales": 8},
     "reference": {"size": 512, "iterations": 1000, "scales": 1},
 }
 REFERENCE = "reference"
@@ -44,7 +44,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 RANGES: dict[str, tuple[float, float]] = {
     "size": (32, 8192),
     "iterations": (1, 10000),
-    "scales": (1, 6),
+    "scales": (1, 8),
     "content_weight": (0.0, 1e6),
     "style_weight": (0.0, 1e6),
     "tv_weight": (0.0, 1e6),

@@ -132,11 +132,17 @@ class TiledObjective(Objective):
             if w > 0
         ]
         self.halo = reach(used + [params.content_layer])
+        # The images may live in host memory while the network runs on a GPU: tiles move.
+        model = args[0] if args else kwargs["model"]
+        self.device = model.mean.device
         super().__init__(*args, **kwargs)
 
     def tiles(self, image: torch.Tensor) -> list[Tile]:
         h, w = image.shape[-2:]
         return grid(h, w, self.core, self.halo)
+
+    def _tile(self, image: torch.Tensor, tile: Tile) -> torch.Tensor:
+        return crop(image, tile.box).to(self.device).contiguous()
 
     def _tick(self, done: int, total: int) -> None:
         if self.on_tile is not None:
@@ -149,7 +155,7 @@ class TiledObjective(Objective):
         s = stride(layer)
         target = None
         for tile in self.tiles(content):
-            f = self.features(crop(content, tile.box).contiguous(), [layer])[layer]
+            f = self.features(self._tile(content, tile), [layer])[layer]
             if target is None:  # in the features' own dtype: bf16 features are exact in bf16
                 target = f.new_empty(1, f.shape[1], -(-h // s), -(-w // s))
             rows, cols = feature_slice(tile, tile.core, layer)
@@ -173,7 +179,7 @@ class TiledObjective(Objective):
         wanted = sorted(set(layers) | ({self.content_layer} if with_content else set()))
         with torch.no_grad():
             for i, tile in enumerate(tiles):
-                feats = self.features(crop(image, tile.box).contiguous(), wanted)
+                feats = self.features(self._tile(image, tile), wanted)
                 for name in layers:
                     g = _gram_sum(feats[name], tile, tile.core, name)
                     sums[name] = sums[name] + g if name in sums else g
@@ -217,7 +223,7 @@ class TiledObjective(Objective):
         # Pass 2: each tile's core features get their share of the gradient.
         grad = torch.zeros_like(image)
         for i, tile in enumerate(tiles):
-            x = crop(image, tile.box).contiguous().requires_grad_(True)
+            x = self._tile(image, tile).requires_grad_(True)
             feats = self.features(x, self.layers)
             surrogate = x.new_zeros(())
             for name in style_layers:
@@ -229,7 +235,7 @@ class TiledObjective(Objective):
             surrogate.backward()
             del feats, surrogate
             assert x.grad is not None
-            crop(grad, tile.box).add_(x.grad)
+            crop(grad, tile.box).add_(x.grad.to(grad.device))
             self._tick(len(tiles) + i + 1, 2 * len(tiles))
 
         if self.tv_weight:  # a sum of neighbour differences: cheap on the whole image

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 import nst
 from nst.device import pick_device, pick_precision
+from nst.estimate import seconds as estimate_seconds
 from nst.params import PRESETS, Params
 from server import uploads
 from server.config import API_PREFIX, ServerConfig
@@ -130,6 +131,31 @@ def info() -> Response:
             "auth": config.token is not None,
         }
     )
+
+
+@api.get("/estimate")
+def estimate_time() -> Response:
+    """About how long a job on a content of this size would take on this server."""
+    config, _, _ = _state()
+    sizes = {}
+    for name in ("width", "height"):
+        raw = request.args.get(name, "")
+        if not raw.isdigit() or int(raw) < 1:
+            raise ApiError(
+                400, "invalid_params", f"{name}: give the content's {name} in pixels", field=name
+            )
+        sizes[name] = int(raw)
+    width, height = sizes["width"], sizes["height"]
+    if width * height > config.max_pixels:
+        raise ApiError(
+            413,
+            "too_many_pixels",
+            f"{width}x{height} = {width * height / 1e6:.1f} megapixels; this server accepts at "
+            f"most {config.max_pixels / 1e6:.1f} megapixels per image (see --max-pixels)",
+        )
+    device = pick_device(config.device)
+    params = uploads.parse_params(request.args.get("params"), device, styles=None)
+    return jsonify({"width": width, "height": height, **estimate_seconds(params, width, height)})
 
 
 @api.post("/jobs")

@@ -96,6 +96,8 @@ class Job:
             "eta": None if p.eta is None else round(p.eta, 2),
             "scale": p.scale,
             "scales": p.scales,
+            "tile": p.tile,
+            "tiles": p.tiles,
             "loss": p.loss if math.isfinite(p.loss) else None,
             "elapsed": round(p.elapsed, 3),
         }
@@ -121,6 +123,8 @@ def empty_progress() -> dict[str, Any]:
         "eta": None,
         "scale": 0,
         "scales": 0,
+        "tile": 0,
+        "tiles": 0,
         "loss": None,
         "elapsed": 0.0,
     }

@@ -121,8 +121,9 @@ def _check_size(image: Image.Image, what: str, max_pixels: int, field: str | Non
         )
 
 
-def parse_params(raw: str | None, device: Any, styles: int) -> nst.Params:
-    """Validate the `params` form field (a JSON object) for this server's device."""
+def parse_params(raw: str | None, device: Any, styles: int | None) -> nst.Params:
+    """Validate the `params` form field (a JSON object) for this server's device; `styles`,
+    when given, is the number of style images sent (style_blend needs one weight each)."""
     if raw is None or not raw.strip():
         data: Any = {}
     else:
@@ -150,7 +151,7 @@ def parse_params(raw: str | None, device: Any, styles: int) -> nst.Params:
     return _fit_to_server(params, device, styles)
 
 
-def _fit_to_server(params: nst.Params, device: Any, styles: int) -> nst.Params:
+def _fit_to_server(params: nst.Params, device: Any, styles: int | None) -> nst.Params:
     # The server owns its device and never opens files named by a client.
     if params.weights not in SERVER_WEIGHTS:
         raise ApiError(
@@ -171,7 +172,7 @@ def _fit_to_server(params: nst.Params, device: Any, styles: int) -> nst.Params:
         pick_precision(params.precision, device)
     except RuntimeError as exc:
         raise ApiError(400, "invalid_params", f"precision: {exc}", field="precision") from None
-    if params.style_blend is not None and len(params.style_blend) != styles:
+    if styles is not None and params.style_blend is not None and len(params.style_blend) != styles:
         raise ApiError(
             400,
             "invalid_params",

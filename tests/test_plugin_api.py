@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -152,6 +153,39 @@ def test_dialog_test_connection_shows_the_device_or_the_error(krita):
     dialog.test_connection()
     assert plugin_env.process_until(lambda: dialog.test_button.isEnabled())
     assert "nst serve" in dialog.status.text()
+
+
+def test_dialog_estimates_the_time_for_the_layer_and_quality(krita):
+    from urllib.parse import parse_qs, urlsplit
+
+    from nst_krita.ui.dialog import QUALITY_LABELS, StyleDialog, describe_time
+
+    estimate = {
+        "seconds": 840.0,
+        "device": "cpu",
+        "scales": [{"width": 2000, "height": 1500}, {"width": 4000, "height": 3000}],
+    }
+    with StubServer() as stub:
+        stub.json("GET", "/estimate", 200, estimate)
+        settings = Settings(server=stub.url, quality="full")
+        dialog = StyleDialog(krita, settings, krita.doc, target_size=(4000, 3000))
+        assert dialog.quality.currentText() == QUALITY_LABELS["full"]
+        assert plugin_env.process_until(lambda: "about" in dialog.estimate.text())
+        assert dialog.estimate.text() == "about 14 min on cpu, painted at 4000x3000 px"
+        query = parse_qs(urlsplit(stub.requests_to("GET", "/estimate")[-1]["path"]).query)
+        assert query["width"] == ["4000"] and query["height"] == ["3000"]
+        assert json.loads(query["params"][0])["quality"] == "full"
+        # Another quality asks again; a smaller working size says it is enlarged.
+        estimate["scales"] = [{"width": 512, "height": 384}]
+        stub.json("GET", "/estimate", 200, estimate)
+        dialog.quality.setCurrentIndex(1)
+        assert plugin_env.process_until(lambda: "enlarged" in dialog.estimate.text())
+        assert "512x384 px and enlarged to 4000x3000" in dialog.estimate.text()
+    dialog.server.setText(f"http://127.0.0.1:{free_port()}")
+    dialog.request_estimate()
+    assert plugin_env.process_until(lambda: dialog.estimate.text().startswith("unknown"))
+    assert "nst serve" in dialog.estimate.text()
+    assert describe_time(42) == "42 s" and describe_time(5400) == "1 h 30 min"
 
 
 def test_version_guard_explains_what_is_needed():

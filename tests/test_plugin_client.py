@@ -275,6 +275,8 @@ def test_progress_text():
     )
     assert "position 3" in job.format_progress({"state": "queued", "queue_position": 3})
     assert job.format_progress({"state": "running"}) == "Starting..."
+    status["progress"].update(scale=5, scales=5, tile=7, tiles=30)
+    assert "scale 5/5 \u00b7 tile pass 7/30" in job.format_progress(status)
 
 
 def test_a_job_deleted_while_a_request_is_in_flight_is_ignored(stub, monkeypatch):

@@ -31,8 +31,9 @@ def test_round_trip_through_krita_settings():
         server="http://10.0.0.2:9000",
         token="s3cret",
         strength=80,
-        quality="high",
+        quality="full",
         size=768,
+        brush_size=50,
         preserve_colors="luminance",
         seed=42,
     )
@@ -91,3 +92,14 @@ def test_params_are_valid_engine_params(size):
     assert engine.preserve_colors == "histogram"
     assert engine.style_weight == pytest.approx(strength_to_weight(90))
     assert engine.size == (size or None)
+    assert engine.style_scale == 1.0 and "style_scale" not in params
+
+
+def test_full_quality_and_brush_size_reach_the_engine():
+    params = Settings(quality="full", brush_size=250).to_params()
+    engine = Params.from_dict(params)
+    assert engine.quality == "full" and engine.is_native
+    assert engine.style_scale == 2.5
+    store = MemoryStore()
+    store.write("brush_size", "9999")  # out of range in a hand-edited kritarc: clamped
+    assert Settings.load(store).to_params()["style_scale"] == 4.0

@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageDraw
 
 import nst
-import nst.engine
+import nst.estimate
 from nst import images
 from nst.vgg import load_vgg19
 
@@ -72,5 +72,5 @@ def test_the_paintings_objects_are_not_pasted(content_path, paintings, monkeypat
     assert ours < 0.72, f"the painting's face shows in the result ({ours:.2f} of a copy)"
     # The check can fail: a 64 px coarse scale, where conv5_1 sees the whole painting,
     # pastes the face onto the cat (seen by eye).
-    monkeypatch.setattr(nst.engine, "MIN_SCALE_SIZE", 64)
+    monkeypatch.setattr(nst.estimate, "MIN_SCALE_SIZE", 64)
     assert rise(params) > ours + 0.1

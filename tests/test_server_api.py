@@ -106,6 +106,38 @@ def test_health_and_info(server: ServerProcess) -> None:
     assert info["presets"]["draft"]["size"] == 256
 
 
+def test_estimate_gives_the_plan_and_a_time_before_any_upload(server: ServerProcess) -> None:
+    def estimate(**query: Any) -> requests.Response:
+        return requests.get(server.api + "/estimate", params=query, timeout=60)
+
+    full = estimate(width=400, height=300, params=json.dumps({"quality": "full"}))
+    assert full.status_code == 200, full.text
+    body = full.json()
+    assert body["device"] == "cpu" and body["seconds"] > 0
+    # full works at the content's own size; below 512 px with the normal preset's steps.
+    assert body["scales"] == [
+        {"width": 200, "height": 150, "steps": 60, "tiled": False},
+        {"width": 400, "height": 300, "steps": 30, "tiled": False},
+    ]
+    draft = estimate(width=400, height=300, params=json.dumps({"quality": "draft"})).json()
+    assert draft["scales"][-1]["width"] == 256 and draft["seconds"] < body["seconds"]
+    tiled = estimate(width=400, height=300, params=json.dumps({"tile_size": 128})).json()
+    assert (
+        tiled["scales"][-1]["tiled"]
+        and tiled["seconds"] > estimate(width=400, height=300).json()["seconds"]
+    )
+    for query, code, status in [
+        ({"height": 300}, "invalid_params", 400),
+        ({"width": "wide", "height": 300}, "invalid_params", 400),
+        ({"width": 400, "height": 300, "params": '{"quality": "ultra"}'}, "invalid_params", 400),
+        ({"width": 600, "height": 500}, "too_many_pixels", 413),
+    ]:
+        response = estimate(**query)
+        assert response.status_code == status
+        assert response.json()["error"]["code"] == code
+    assert_healthy(server)
+
+
 def test_job_lifecycle_progress_rises_and_result_keeps_size_and_alpha(
     server: ServerProcess, rgba: Image.Image, style_png: bytes
 ) -> None:

@@ -8,6 +8,7 @@ failures and the server's JSON errors into the plugin's errors for people.
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from . import multipart
 from .errors import (
@@ -152,6 +153,11 @@ class ServerClient(QObject):
 
     def info(self, callback):
         return self.request("GET", "/info", callback)
+
+    def estimate(self, width, height, params, callback):
+        """About how long a run on a content of this size takes: {"seconds", "device", ...}."""
+        query = {"width": int(width), "height": int(height), "params": json.dumps(params or {})}
+        return self.request("GET", "/estimate?" + urlencode(query), callback)
 
     def submit(self, content_png, styles, params, callback, mask_png=None):
         """`styles`: list of (filename, bytes). Answers 202 {"id", "state", ...}."""

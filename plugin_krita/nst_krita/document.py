@@ -63,6 +63,22 @@ def active_target(krita):
     return doc, node
 
 
+def target_size(krita):
+    """(width, height) of what a run would send, without reading pixels; None if unknown."""
+    try:
+        doc, node = active_target(krita)
+        canvas = Rect(0, 0, doc.width(), doc.height())
+        rect = intersect(rect_of(node.bounds()), canvas)
+        selection = doc.selection()
+        if selection is not None:
+            box = Rect(selection.x(), selection.y(), selection.width(), selection.height())
+            if not is_empty(box) and not is_empty(intersect(box, rect)):
+                rect = intersect(grow(box, context_margin(box)), rect)
+    except Exception:  # noqa: BLE001 - only an estimate: no size, no estimate
+        return None
+    return None if is_empty(rect) else (rect.width, rect.height)
+
+
 def read_source(doc, node) -> Source:
     kind = node.type()
     if kind in MASK_TYPES:

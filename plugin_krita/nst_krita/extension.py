@@ -38,7 +38,13 @@ class NSTExtension(Extension):
         from .ui.dialog import StyleDialog
 
         settings = Settings.load(KritaStore(self.krita))
-        dialog = StyleDialog(self.krita, settings, self.krita.activeDocument(), _main_window())
+        dialog = StyleDialog(
+            self.krita,
+            settings,
+            self.krita.activeDocument(),
+            _main_window(),
+            target_size=document.target_size(self.krita),
+        )
         if not exec_(dialog):
             return
         dialog.apply_to(settings)

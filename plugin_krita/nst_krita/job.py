@@ -210,6 +210,8 @@ def format_progress(status) -> str:
         parts.append("Step %s of %s" % (progress.get("step", 0), progress["steps"]))
     if (progress.get("scales") or 0) > 1:
         parts.append("scale %s/%s" % (progress.get("scale"), progress["scales"]))
+    if progress.get("tiles"):  # a large scale works in tiles, two passes over them a step
+        parts.append("tile pass %s/%s" % (progress.get("tile", 0), progress["tiles"]))
     eta = progress.get("eta")
     if eta is not None:
         parts.append("about %s left" % format_seconds(eta))

@@ -12,7 +12,7 @@ import json
 from .client import DEFAULT_SERVER
 
 GROUP = "nst_krita"
-QUALITIES = ("draft", "normal", "high")
+QUALITIES = ("draft", "normal", "high", "full")
 PRESERVE = ("none", "luminance", "histogram")
 MAX_RECENT = 12
 
@@ -22,6 +22,7 @@ DEFAULTS = {
     "strength": 50,  # slider 0..100; 50 = the engine's default style weight
     "quality": "normal",
     "size": 0,  # long edge of the working size; 0 = from the quality preset
+    "brush_size": 100,  # percent: the style image's size relative to the working size
     "preserve_colors": "none",
     "seed": 0,
     "recent_styles": [],  # file paths, newest first
@@ -84,6 +85,7 @@ class Settings:
         if self.preserve_colors not in PRESERVE:
             self.preserve_colors = DEFAULTS["preserve_colors"]
         self.size = 0 if not 32 <= int(self.size) <= 8192 else int(self.size)
+        self.brush_size = min(400, max(25, int(self.brush_size)))
         self.seed = min(2**32 - 1, max(0, int(self.seed)))
         self.recent_styles = [p for p in self.recent_styles if isinstance(p, str)][:MAX_RECENT]
 
@@ -101,6 +103,8 @@ class Settings:
         }
         if self.size:
             params["size"] = int(self.size)
+        if self.brush_size != 100:
+            params["style_scale"] = self.brush_size / 100.0
         return params
 
 

@@ -44,7 +44,11 @@ class StubServer:
         self.route(method, path, (status, "application/json", json.dumps(payload).encode()))
 
     def requests_to(self, method, path):
-        return [r for r in self.requests if r["method"] == method and r["path"] == "/api/v1" + path]
+        return [
+            r
+            for r in self.requests
+            if r["method"] == method and r["path"].split("?")[0] == "/api/v1" + path
+        ]
 
     def _handler(self):
         stub = self
@@ -66,7 +70,8 @@ class StubServer:
                         "body": body,
                     }
                 )
-                responses = stub.routes.get((self.command, self.path))
+                # Routes match the path without its query; the query is in stub.requests.
+                responses = stub.routes.get((self.command, self.path.split("?")[0]))
                 if not responses:
                     responses = [
                         (

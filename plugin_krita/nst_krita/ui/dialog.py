@@ -6,21 +6,29 @@ import os
 
 from ..client import ServerClient
 from ..pixels import thumbnail
-from ..qt import QIcon, QPixmap, QSize, Qt, QtWidgets
+from ..qt import QIcon, QPixmap, QSize, Qt, QTimer, QtWidgets
 from ..settings import PRESERVE, QUALITIES, strength_to_weight
 from ..styles import StyleRef, load_thumbnail
 
 W = QtWidgets
 THUMB = 64
 REF_ROLE = Qt.ItemDataRole.UserRole
+QUALITY_LABELS = {
+    "draft": "Draft (256 px, fastest)",
+    "normal": "Normal (512 px)",
+    "high": "High (1024 px)",
+    "full": "Full (the layer's own size)",
+}
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif);;All files (*)"
 
 
 class StyleDialog(W.QDialog):
-    def __init__(self, krita, settings, active_doc=None, parent=None):
+    def __init__(self, krita, settings, active_doc=None, parent=None, target_size=None):
         super().__init__(parent)
         self.krita = krita
         self.settings = settings
+        self.target_size = target_size  # (width, height) of what a run would send
+        self._estimator = None
         self.setWindowTitle("Neural Style Transfer")
         self._client = None
         layout = W.QVBoxLayout(self)
@@ -58,7 +66,11 @@ class StyleDialog(W.QDialog):
         form.addRow("Strength:", strength_row)
 
         self.quality = W.QComboBox()
-        self.quality.addItems([q.capitalize() for q in QUALITIES])
+        self.quality.addItems([QUALITY_LABELS[q] for q in QUALITIES])
+        self.quality.setToolTip(
+            "Working size: the result always has the layer's size; Full paints at it, "
+            "the others paint smaller and enlarge"
+        )
         self.quality.setCurrentIndex(QUALITIES.index(settings.quality))
         self.size = W.QSpinBox()
         self.size.setRange(0, 8192)
@@ -72,6 +84,26 @@ class StyleDialog(W.QDialog):
         quality_row.addWidget(W.QLabel("Size:"))
         quality_row.addWidget(self.size, 1)
         form.addRow("Quality:", quality_row)
+        self.brush = W.QSpinBox()
+        self.brush.setRange(25, 400)
+        self.brush.setSingleStep(25)
+        self.brush.setSuffix(" %")
+        self.brush.setValue(settings.brush_size)
+        self.brush.setToolTip(
+            "Size of the painting's strokes: 100 % paints them as large, relative to the "
+            "picture, as in the painting at the working size; less gives finer strokes"
+        )
+        form.addRow("Brush size:", self.brush)
+        self.estimate = W.QLabel("")
+        self.estimate.setWordWrap(True)
+        form.addRow("Time:", self.estimate)
+        # Asked of the server shortly after the last change, not on every keystroke.
+        self._estimate_timer = QTimer(self)
+        self._estimate_timer.setSingleShot(True)
+        self._estimate_timer.setInterval(400)
+        self._estimate_timer.timeout.connect(self.request_estimate)
+        self.quality.currentIndexChanged.connect(self._estimate_later)
+        self.size.valueChanged.connect(self._estimate_later)
 
         self.preserve = W.QComboBox()
         self.preserve.addItems(
@@ -110,9 +142,13 @@ class StyleDialog(W.QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
 
+        self.server.editingFinished.connect(self._estimate_later)
+        self.token.editingFinished.connect(self._estimate_later)
+
         self._show_strength(settings.strength)
         self._fill_styles(active_doc)
-        self.resize(520, 560)
+        self.resize(520, 580)
+        self._estimate_later()
 
     # -- styles ---------------------------------------------------------------------------
     def _fill_styles(self, active_doc):
@@ -185,8 +221,9 @@ class StyleDialog(W.QDialog):
 
     def apply_to(self, settings):
         settings.strength = self.strength.value()
-        settings.quality = QUALITIES[self.quality.currentIndex()]
+        settings.quality = QUALITIES[max(0, self.quality.currentIndex())]
         settings.size = self.size.value() if self.size.value() >= 32 else 0
+        settings.brush_size = self.brush.value()
         settings.preserve_colors = PRESERVE[self.preserve.currentIndex()]
         settings.seed = self.seed.value()
         settings.server = self.server.text().strip() or settings.server
@@ -223,6 +260,64 @@ class StyleDialog(W.QDialog):
             self.status.setText(str(exc))
             return
         self.status.setText(describe_info(info))
+
+    # -- the time estimate ------------------------------------------------------------------
+    def _estimate_later(self, *_):
+        if self.target_size is None:
+            self.estimate.setText("")
+            return
+        self.estimate.setText("estimating...")
+        self._estimate_timer.start()
+
+    def request_estimate(self):
+        if self.target_size is None:
+            return
+        settings = type(self.settings)()
+        self.apply_to(settings)
+        if self._estimator is not None:
+            self._estimator.abort_all()
+        self._estimator = ServerClient(settings.server, settings.token, timeout=20)
+        width, height = self.target_size
+        self._estimator.estimate(width, height, settings.to_params(), self._on_estimate)
+
+    def _on_estimate(self, response, error):
+        try:
+            label = self.estimate
+            label.text()
+        except RuntimeError:  # the dialog was closed and deleted meanwhile
+            return
+        if error is not None:
+            label.setText("unknown (%s)" % error)
+            return
+        try:
+            label.setText(describe_estimate(response.json(), self.target_size))
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            label.setText("unknown (%s)" % exc)
+
+
+def describe_time(seconds) -> str:
+    seconds = max(1, int(round(seconds)))
+    if seconds < 90:
+        return "%d s" % seconds
+    minutes = int(round(seconds / 60.0))
+    if minutes < 90:
+        return "%d min" % minutes
+    return "%d h %02d min" % divmod(minutes, 60)
+
+
+def describe_estimate(estimate, target_size) -> str:
+    """'about 14 min on cpu, painted at 4000x3000 px (layer 4000x3000)'."""
+    scales = estimate.get("scales") or [{}]
+    last = scales[-1]
+    text = "about %s on %s, painted at %sx%s px" % (
+        describe_time(estimate.get("seconds", 0)),
+        estimate.get("device", "?"),
+        last.get("width", "?"),
+        last.get("height", "?"),
+    )
+    if target_size is not None and (last.get("width"), last.get("height")) != tuple(target_size):
+        text += " and enlarged to %dx%d" % tuple(target_size)
+    return text
 
 
 def describe_info(info) -> str:
