@@ -5,26 +5,35 @@
     python install.py --dry-run     # say what would be done, change nothing
     python install.py --uninstall
     python install.py --krita-dir DIR [--kritarc FILE]   # another resource folder
+    python install.py --python PATH # the Python of the environment where nst is installed
 
 Copies plugin_krita/ into Krita's `pykrita` folder (and the shortcut file into `actions`)
-and enables the plugin in kritarc (`enable_nst_krita=true` under `[python]`). Running it
-again replaces the plugin's files with these and changes nothing else. Standard library only.
+and enables the plugin in kritarc (`enable_nst_krita=true` under `[python]`). It also records
+which Python runs the style server, so Krita can start it itself: the Python running this
+script if nst is installed in its environment (`.venv/bin/python install.py`), else a
+`.venv` beside this file, else the one given with --python. Running it again replaces the
+plugin's files with these and changes nothing else. Standard library only.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 NAME = "nst_krita"
 SOURCE = Path(__file__).resolve().parent / "plugin_krita"
 SECTION = "[python]"
 ENABLE_KEY = "enable_" + NAME
-SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "environment.json")
+ENVIRONMENT_FILE = "environment.json"  # read by plugin_krita/nst_krita/managed.py
+DISTRIBUTION = "nst-krita"  # pyproject's project name
 
 
 class Target:
@@ -121,6 +130,59 @@ def set_enabled(text, enabled):
     return newline.join(lines) + (newline if lines else "")
 
 
+# -- the server's Python -------------------------------------------------------------------
+def has_nst(python):
+    """Whether `python` runs and has nst installed (pip's record of it: quick, no torch)."""
+    check = f"import importlib.metadata as m; m.distribution({DISTRIBUTION!r})"
+    try:
+        done = subprocess.run(
+            [str(python), "-c", check],
+            cwd=tempfile.gettempdir(),  # not this folder, whose nst/ would import anyway
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def venv_python(folder):
+    for relative in ("bin/python", "Scripts/python.exe"):
+        path = Path(folder) / relative
+        if path.is_file():
+            return path
+    return None
+
+
+def find_python(given=None, here=SOURCE.parent, current=sys.executable):
+    """(python, why) for the style server, or (None, what to do)."""
+    if given:
+        path = Path(given).expanduser()
+        if not has_nst(path):
+            return None, (
+                f"{path} cannot run the style server (it is missing, or nst is not installed "
+                f"in its environment: `{path} -m pip install -e {here}`)"
+            )
+        return Path(os.path.abspath(path)), "given with --python"
+    if current and has_nst(current):
+        return Path(current), "the Python running install.py"
+    local = venv_python(here / ".venv")
+    if local is not None and has_nst(local):
+        return local, "the .venv beside install.py"
+    return None, (
+        "no Python with nst installed was found: run install.py with that environment's "
+        "Python (e.g. `.venv/bin/python install.py` after the README's first command), or "
+        "pass --python PATH"
+    )
+
+
+def record_python(target, python, dry_run=False, say=print):
+    path = target.pykrita / NAME / ENVIRONMENT_FILE
+    if not dry_run:
+        path.write_text(json.dumps({"python": str(python)}, indent=1) + "\n", encoding="utf-8")
+    say(f"{'Would record' if dry_run else 'Recorded'} the style server's Python {python} in {path}")
+
+
 # -- install / uninstall -------------------------------------------------------------------
 def install(target, dry_run=False, source=SOURCE, say=print):
     if not (source / NAME / "__init__.py").is_file():
@@ -201,6 +263,11 @@ def main(argv=None, system=None, env=None, home=None, say=print):
         "--kritarc",
         help="Krita's settings file to enable the plugin in; default: the standard one of this OS",
     )
+    parser.add_argument(
+        "--python",
+        help="the Python of the environment where nst is installed (default: this one, "
+        "else .venv beside install.py)",
+    )
     parser.add_argument("--uninstall", action="store_true", help="remove the plugin")
     parser.add_argument("--dry-run", action="store_true", help="only say what would be done")
     args = parser.parse_args(argv)
@@ -211,21 +278,34 @@ def main(argv=None, system=None, env=None, home=None, say=print):
         if args.kritarc:
             for target in targets:
                 target.kritarc = Path(args.kritarc)
+    python, why = (None, "") if args.uninstall else find_python(args.python)
+    if args.python and python is None:
+        say(f"install.py: {why}")
+        return 2
     for target in targets:
         say(f"{target.label}: {target.pykrita}")
         if args.uninstall:
             uninstall(target, args.dry_run, say)
         else:
             install(target, args.dry_run, say=say)
+            if python is not None:
+                record_python(target, python, args.dry_run, say)
     if args.dry_run:
         say("Dry run: nothing was changed.")
     elif args.uninstall:
         say("Done. Restart Krita to unload the plugin.")
+    elif python is not None:
+        say(
+            f"Done ({why} runs the style server). Next: start Krita (if it is running, quit "
+            "it first: it rewrites kritarc when it quits) and use Filter > Neural Style "
+            "Transfer...; Krita starts and stops the style server itself."
+        )
     else:
         say(
-            "Done. Next: start Krita (if it is running, quit it first: it rewrites kritarc "
-            "when it quits) and use Filter > Neural Style Transfer...\n"
-            "The plugin needs the server: start it in a terminal with  nst serve"
+            "Done, but Krita cannot start the style server yet: "
+            + why
+            + ". Until then, start it in a terminal with  nst serve  and choose 'A server at "
+            "an address' in the dialog."
         )
     return 0
 

@@ -26,7 +26,12 @@ def build_parser(prog: str = "nst serve") -> argparse.ArgumentParser:
         default=DEFAULT_HOST,
         help="address to listen on (default %(default)s; any other needs --token)",
     )
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port (default %(default)s; 0: a free one, shown on the ready line)",
+    )
     p.add_argument(
         "--token",
         default=None,
@@ -68,6 +73,13 @@ def build_parser(prog: str = "nst serve") -> argparse.ArgumentParser:
         type=int,
         default=defaults.threads,
         help="HTTP request threads (default %(default)s)",
+    )
+    p.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="stop when that process is gone (an editor that started this server passes its own)",
     )
     p.add_argument(
         "--log-level",
@@ -123,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"nst serve: {problem}", file=sys.stderr)
         return 2
+    if args.parent_pid is not None:
+        from server import parent
+
+        if args.parent_pid < 1 or not parent.is_alive(args.parent_pid):
+            print(f"nst serve: --parent-pid {args.parent_pid}: no such process", file=sys.stderr)
+            return 2
+        parent.watch(args.parent_pid)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

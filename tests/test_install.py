@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import filecmp
 import importlib.util
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -63,7 +65,11 @@ def test_install_twice_then_uninstall(tmp_path, system):
     assert (resource / "actions" / "nst_krita.action").is_file()
     assert kritarc.read_text() == "[python]\nenable_nst_krita=true\n"
     assert str(resource / "pykrita") in said and "Next: start Krita" in said
-    assert "nst serve" in said
+    assert "starts and stops the style server itself" in said
+    # This test runs in the project's environment, where nst is installed: it is recorded.
+    recorded = json.loads((package / "environment.json").read_text())
+    assert recorded == {"python": sys.executable}
+    assert f"Recorded the style server's Python {sys.executable}" in said
     assert not filecmp.dircmp(ROOT / "plugin_krita" / "nst_krita", package).diff_files
 
     first = (tree(resource), kritarc.read_text())
@@ -181,3 +187,36 @@ def test_runs_as_a_script(tmp_path):
     assert process.returncode == 0, process.stderr
     assert str(tmp_path / ".local/share/krita/pykrita") in process.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_without_nst_here_it_finds_the_venv_beside_it_or_says_how(tmp_path, monkeypatch):
+    here = tmp_path / "nst"
+    (here / ".venv" / "bin").mkdir(parents=True)
+    os.symlink(sys.executable, here / ".venv" / "bin" / "python")  # an environment with nst
+    python, why = install.find_python(None, here=here, current="/bin/false")
+    assert python == here / ".venv" / "bin" / "python" and "beside install.py" in why
+    python, why = install.find_python(None, here=tmp_path / "elsewhere", current="/bin/false")
+    assert python is None and "--python PATH" in why
+
+    # In a fresh home with no environment found: the plugin is installed, and the message
+    # says how to point it at one; nothing is recorded.
+    monkeypatch.setattr(install, "has_nst", lambda python: False)
+    said = run(tmp_path / "home", "Linux")
+    package = tmp_path / "home/.local/share/krita/pykrita/nst_krita"
+    assert (package / "__init__.py").is_file() and not (package / "environment.json").exists()
+    assert "Krita cannot start the style server yet" in said and "--python PATH" in said
+
+
+def test_python_option_is_checked_and_recorded(tmp_path):
+    lines = []
+    code = install.main(
+        ["--python", "/bin/false"], system="Linux", env={}, home=tmp_path, say=lines.append
+    )
+    assert code == 2 and "cannot run the style server" in lines[-1]
+    assert not (tmp_path / ".local").exists()  # nothing installed on a bad --python
+    said = run(tmp_path, "Linux", "--python", sys.executable)
+    package = tmp_path / ".local/share/krita/pykrita/nst_krita"
+    assert json.loads((package / "environment.json").read_text())["python"] == sys.executable
+    assert "given with --python" in said
+    run(tmp_path, "Linux", "--uninstall")
+    assert not package.exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -191,3 +192,93 @@ def test_request_threads_yield_to_the_job_worker(content_path, style_path) -> No
     assert nices[pid] == min(base + 10, 19)  # the main thread, which accepts connections
     assert base in nices.values()  # the worker
     assert sum(n > base for n in nices.values()) >= 4  # waitress's request threads
+
+
+# -- what an editor that manages its own server needs (--port 0, --parent-pid) ---------------
+def _start_and_read_ready_line(
+    args: list[str], timeout: float = 90.0
+) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", *args], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + timeout
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "ready on" in line:
+            return proc, line
+        assert time.monotonic() < deadline, "no ready line"
+    raise AssertionError(f"the server exited with {proc.wait()} before its ready line")
+
+
+def _gone_within(proc_or_pid: subprocess.Popen | int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if isinstance(proc_or_pid, subprocess.Popen):
+            if proc_or_pid.poll() is not None:
+                return True
+        else:
+            try:
+                os.kill(proc_or_pid, 0)
+                with open(f"/proc/{proc_or_pid}/stat") as handle:  # exited, not yet reaped
+                    if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        return True
+            except (ProcessLookupError, FileNotFoundError):
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def test_port_zero_takes_a_free_port_and_says_which() -> None:
+    proc, line = _start_and_read_ready_line(["--port", "0"])
+    try:
+        url = re.search(r"ready on (http://127\.0\.0\.1:(\d+)/api/v1)", line)
+        assert url and int(url.group(2)) > 0
+        assert requests.get(url.group(1) + "/health", timeout=5).json()["status"] == "ok"
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def test_parent_pid_that_is_gone_stops_the_server() -> None:
+    # Not our real parent, so the once-a-second check is what notices.
+    parent = subprocess.Popen(["sleep", "120"])
+    proc, _ = _start_and_read_ready_line(["--port", "0", "--parent-pid", str(parent.pid)])
+    try:
+        time.sleep(1.5)
+        assert proc.poll() is None  # the parent lives: the server serves
+        parent.kill()
+        parent.wait()
+        assert _gone_within(proc, 5.0), "the server outlived its parent"
+        assert proc.returncode == 0  # stopped as on Ctrl+C, not killed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl: Linux")
+def test_server_dies_with_a_parent_killed_outright(tmp_path) -> None:
+    # An editor that crashes (SIGKILL): its child server must not be left behind.
+    pid_file = tmp_path / "server.pid"
+    script = (
+        "import os, subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'server', '--port', '0', '--parent-pid',"
+        " str(os.getpid())], stderr=subprocess.PIPE, text=True)\n"
+        "for line in p.stderr:\n"
+        "    if 'ready on' in line: break\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(120)\n"
+    )
+    editor = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 90
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and editor.poll() is None
+        time.sleep(0.1)
+    server_pid = int(pid_file.read_text())
+    editor.kill()
+    editor.wait()
+    assert _gone_within(server_pid, 5.0), "the server outlived the killed editor"
+
+
+def test_parent_pid_of_no_process_is_refused(capsys) -> None:
+    assert main(["--parent-pid", "999999999"]) == 2
+    assert "no such process" in capsys.readouterr().err

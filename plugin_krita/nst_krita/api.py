@@ -6,9 +6,9 @@ layer = stylize_active_layer(["/path/to/style.jpg"], params={"quality": "draft"}
 
 from __future__ import annotations
 
-from . import document
+from . import document, managed
 from .client import ServerClient
-from .errors import NSTError
+from .errors import ConnectionLost, NSTError, ServerNotRunning
 from .job import StyleJob
 from .qt import QEventLoop, exec_
 from .settings import KritaStore, Settings
@@ -40,6 +40,39 @@ def prepare(krita, styles, params):
     return Prepared(source, files, dict(params or {}), [ref.name for ref in refs])
 
 
+def with_client(settings, callback, server=None, token=None):
+    """Call `callback(client, error)` with a client of the server to use: the address given or
+    set (external mode), or Krita's own server once it is ready (managed mode, the default;
+    started here if needed). Never blocks."""
+    if server is not None or settings.mode == "external":
+        url = server or settings.server
+        callback(ServerClient(url, settings.token if token is None else token), None)
+        return
+    own = managed.instance(settings.python or None)
+
+    def ready(error):
+        if error is not None:
+            callback(None, error)
+        else:
+            callback(ServerClient(own.url, own.token), None)
+
+    own.ensure(ready)
+
+
+def explain_lost_server(error, settings, server=None):
+    """In managed mode a lost connection means Krita's own server stopped: say so."""
+    if server is not None or settings.mode != "managed":
+        return error
+    if not isinstance(error, (ConnectionLost, ServerNotRunning)):
+        return error
+    own = managed.instance()
+    return managed.ServerFailed(
+        "The style server stopped during the job (%s). The image was not changed. Run the "
+        "filter again to restart it; its log is %s."
+        % (managed.last_line(own.log_tail()), own.log_path or "not written")
+    )
+
+
 def start_job(client, prepared, want_preview=True, parent=None) -> StyleJob:
     source = prepared.source
     job = StyleJob(
@@ -60,7 +93,8 @@ def stylize_active_layer(styles, params=None, server=None, token=None):
 
     `styles`: image file paths and/or open Krita Documents. `params`: the server's
     parameters (e.g. {"quality": "draft", "style_weight": 2.0, "seed": 1}); None uses the
-    dialog's saved settings. `server`/`token`: default to the dialog's saved settings.
+    dialog's saved settings. `server`/`token`: a server to use; by default the dialog's
+    setting, which is Krita's own server (started here if it is not running yet).
     Raises an NSTError subclass with a message for people; the document is then unchanged.
     Runs a local event loop while waiting, so Krita stays responsive.
     """
@@ -71,9 +105,30 @@ def stylize_active_layer(styles, params=None, server=None, token=None):
     if params is None:
         params = settings.to_params()
     prepared = prepare(krita, styles, params)
-    client = ServerClient(server or settings.server, settings.token if token is None else token)
-    png = wait_for(start_job(client, prepared, want_preview=False))
+    client = wait_for_client(settings, server, token)
+    try:
+        png = wait_for(start_job(client, prepared, want_preview=False))
+    except NSTError as error:
+        raise explain_lost_server(error, settings, server) from None
     return document.insert_result(krita, prepared.source, png, prepared.layer_name)
+
+
+def wait_for_client(settings, server=None, token=None):
+    """`with_client`, waiting (with a local event loop, so Krita stays responsive)."""
+    loop = QEventLoop()
+    outcome = {}
+
+    def done(client, error):
+        outcome["value"] = (client, error)
+        loop.quit()
+
+    with_client(settings, done, server, token)
+    if "value" not in outcome:
+        exec_(loop)
+    client, error = outcome["value"]
+    if error is not None:
+        raise error
+    return client
 
 
 def wait_for(job) -> bytes:

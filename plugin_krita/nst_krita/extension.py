@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from krita import Extension
 
-from . import document
-from .api import prepare, start_job
-from .client import ServerClient
+from . import document, managed
+from .api import explain_lost_server, prepare, start_job, with_client
 from .errors import Canceled, NSTError
 from .qt import QtWidgets, exec_
 from .settings import KritaStore, Settings
@@ -25,7 +24,13 @@ class NSTExtension(Extension):
         self.running = []  # (job, progress dialog): kept alive until they finish
 
     def setup(self):
-        pass
+        # Krita's own server stops with Krita (and dies with it anyway: --parent-pid).
+        app = QtWidgets.QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(managed.shutdown)
+        notifier = self.krita.notifier() if hasattr(self.krita, "notifier") else None
+        if notifier is not None and hasattr(notifier, "applicationClosing"):
+            notifier.applicationClosing.connect(managed.shutdown)
 
     def createActions(self, window):
         action = window.createAction(ACTION_DIALOG, TITLE + "...", MENU)
@@ -65,32 +70,54 @@ class NSTExtension(Extension):
             prepared = prepare(self.krita, refs, settings.to_params())
         except NSTError as error:
             return show_error(error)
-        client = ServerClient(settings.server, settings.token)
         progress = ProgressDialog("%s: %s" % (TITLE, prepared.layer_name), _main_window())
-        job = start_job(client, prepared, parent=progress)
-        progress.attach(job)
-        entry = (job, progress, client)
+        entry = [None, progress, None]  # job, progress dialog, client: kept alive until done
         self.running.append(entry)
-
-        def finished(outcome):
-            self.running.remove(entry)
-            progress.hide()
-            progress.deleteLater()
-            if isinstance(outcome, Canceled):
-                return
-            if isinstance(outcome, Exception):
-                return show_error(outcome)
-            try:
-                layer = document.insert_result(
-                    self.krita, prepared.source, outcome, prepared.layer_name
-                )
-            except NSTError as error:
-                return show_error(error)
-            show_message("Added layer '%s'." % layer.name())
-
-        job.succeeded.connect(finished)
-        job.failed.connect(finished)
         progress.show()
+
+        def connected(client, error):
+            if progress.canceled:  # closed while the server was starting
+                return self._forget(entry)
+            if error is not None:
+                self._forget(entry)
+                return show_error(error)
+            job = start_job(client, prepared, parent=progress)
+            entry[0], entry[2] = job, client
+            progress.attach(job)
+            job.succeeded.connect(
+                lambda outcome: self._finished(entry, prepared, settings, refs, outcome)
+            )
+            job.failed.connect(
+                lambda outcome: self._finished(entry, prepared, settings, refs, outcome)
+            )
+
+        if settings.mode == "managed" and managed.instance().state != managed.READY_STATE:
+            progress.label.setText("Starting the style server...")
+        with_client(settings, connected)
+
+    def _finished(self, entry, prepared, settings, refs, outcome):
+        self._forget(entry)
+        if isinstance(outcome, Canceled):
+            return
+        if isinstance(outcome, Exception):
+            error = explain_lost_server(outcome, settings)
+            if isinstance(error, managed.ServerFailed) and ask_restart(error):
+                return self.run(settings, refs)
+            return show_error(error)
+        try:
+            layer = document.insert_result(
+                self.krita, prepared.source, outcome, prepared.layer_name
+            )
+        except NSTError as error:
+            return show_error(error)
+        show_message("Added layer '%s'." % layer.name())
+
+    def _forget(self, entry):
+        if entry in self.running:
+            self.running.remove(entry)
+        progress = entry[1]
+        progress.hide()
+        progress.deleteLater()
 
 
 def _main_window():
@@ -106,6 +133,20 @@ def _krita():
 
 def show_error(error):
     QtWidgets.QMessageBox.warning(_main_window(), TITLE, str(error))
+
+
+def ask_restart(error):
+    """Krita's own server stopped during a job: offer to start it again and rerun."""
+    box = QtWidgets.QMessageBox(_main_window())
+    box.setIcon(QtWidgets.QMessageBox.Icon.Warning)
+    box.setWindowTitle(TITLE)
+    box.setText(str(error))
+    restart = box.addButton(
+        "Restart the server and run again", QtWidgets.QMessageBox.ButtonRole.AcceptRole
+    )
+    box.addButton(QtWidgets.QMessageBox.StandardButton.Close)
+    exec_(box)
+    return box.clickedButton() == restart
 
 
 def show_message(text):

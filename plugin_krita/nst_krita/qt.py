@@ -44,12 +44,16 @@ QIODevice = QtCore.QIODevice
 QEventLoop = QtCore.QEventLoop
 QSize = QtCore.QSize
 QRect = QtCore.QRect
+QProcess = QtCore.QProcess
+QProcessEnvironment = QtCore.QProcessEnvironment
+QStandardPaths = QtCore.QStandardPaths
 pyqtSignal = QtCore.pyqtSignal
 
 QImage = QtGui.QImage
 QPixmap = QtGui.QPixmap
 QIcon = QtGui.QIcon
 QPainter = QtGui.QPainter
+QDesktopServices = QtGui.QDesktopServices
 
 QNetworkAccessManager = QtNetwork.QNetworkAccessManager
 QNetworkRequest = QtNetwork.QNetworkRequest

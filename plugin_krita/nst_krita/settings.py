@@ -16,7 +16,11 @@ QUALITIES = ("draft", "normal", "high", "full")
 PRESERVE = ("none", "luminance", "histogram")
 MAX_RECENT = 12
 
+MODES = ("managed", "external")
+
 DEFAULTS = {
+    "mode": "managed",  # managed: Krita starts its own server; external: `server` below
+    "python": "",  # managed: the server's Python; "" = the one install.py recorded
     "server": DEFAULT_SERVER,
     "token": "",
     "strength": 50,  # slider 0..100; 50 = the engine's default style weight
@@ -82,6 +86,8 @@ class Settings:
         self.strength = min(100, max(0, int(self.strength)))
         if self.quality not in QUALITIES:
             self.quality = DEFAULTS["quality"]
+        if self.mode not in MODES:
+            self.mode = DEFAULTS["mode"]
         if self.preserve_colors not in PRESERVE:
             self.preserve_colors = DEFAULTS["preserve_colors"]
         self.size = 0 if not 32 <= int(self.size) <= 8192 else int(self.size)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 
-from ..client import ServerClient
+from .. import managed
+from ..api import with_client
 from ..pixels import thumbnail
 from ..qt import QIcon, QPixmap, QSize, Qt, QTimer, QtWidgets
 from ..settings import PRESERVE, QUALITIES, strength_to_weight
 from ..styles import StyleRef, load_thumbnail
+from .server_panel import ServerPanel, describe_info  # noqa: F401 (describe_info: old home)
 
 W = QtWidgets
 THUMB = 64
@@ -117,22 +119,16 @@ class StyleDialog(W.QDialog):
         self.seed.setValue(min(settings.seed, 2**31 - 1))
         form.addRow("Seed:", self.seed)
 
-        self.server = W.QLineEdit(settings.server)
-        self.token = W.QLineEdit(settings.token)
-        self.token.setEchoMode(W.QLineEdit.EchoMode.Password)
-        self.token.setPlaceholderText("only if the server was started with --token")
-        form.addRow("Server:", self.server)
-        form.addRow("Token:", self.token)
-        test_row = W.QHBoxLayout()
-        self.test_button = W.QPushButton("Test connection")
-        self.test_button.clicked.connect(self.test_connection)
-        self.status = W.QLabel("")
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        test_row.addWidget(self.test_button)
-        test_row.addWidget(self.status, 1)
-        form.addRow("", test_row)
         layout.addLayout(form)
+        self.server_panel = ServerPanel(settings)
+        layout.addWidget(self.server_panel)
+        # The external page's widgets, by their old names (scripts and tests use them).
+        panel = self.server_panel
+        self.server, self.token = panel.url, panel.token
+        self.test_button, self.status = panel.test_button, panel.status
+        self.message = W.QLabel("")
+        self.message.setWordWrap(True)
+        layout.addWidget(self.message)
 
         buttons = W.QDialogButtonBox(
             W.QDialogButtonBox.StandardButton.Ok | W.QDialogButtonBox.StandardButton.Cancel
@@ -142,12 +138,14 @@ class StyleDialog(W.QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
 
-        self.server.editingFinished.connect(self._estimate_later)
-        self.token.editingFinished.connect(self._estimate_later)
+        panel.changed.connect(self._estimate_later)
+        panel.ready.connect(self._estimate_later)
 
         self._show_strength(settings.strength)
         self._fill_styles(active_doc)
-        self.resize(520, 580)
+        self.resize(560, 700)
+        if settings.mode == "managed" and self.target_size is not None:
+            panel.start_server()  # warm it up while the painter chooses
         self._estimate_later()
 
     # -- styles ---------------------------------------------------------------------------
@@ -226,8 +224,7 @@ class StyleDialog(W.QDialog):
         settings.brush_size = self.brush.value()
         settings.preserve_colors = PRESERVE[self.preserve.currentIndex()]
         settings.seed = self.seed.value()
-        settings.server = self.server.text().strip() or settings.server
-        settings.token = self.token.text().strip()
+        self.server_panel.apply_to(settings)
         refs = self.selected_refs()
         settings.last_styles = [ref.to_dict() for ref in refs]
         for ref in reversed(refs):
@@ -236,30 +233,12 @@ class StyleDialog(W.QDialog):
 
     def accept(self):
         if not self.selected_refs():
-            self.status.setText("Check at least one style image (or add one).")
+            self.message.setText("Check at least one style image (or add one).")
             return
         super().accept()
 
     def test_connection(self):
-        self.status.setText("Connecting...")
-        self.test_button.setEnabled(False)
-        self._client = ServerClient(self.server.text(), self.token.text().strip(), timeout=10)
-        self._client.info(self._on_info)
-
-    def _on_info(self, response, error):
-        try:
-            self.test_button.setEnabled(True)
-        except RuntimeError:  # the dialog was closed and deleted meanwhile
-            return
-        if error is not None:
-            self.status.setText(str(error))
-            return
-        try:
-            info = response.json()
-        except Exception as exc:  # noqa: BLE001 - shown to the user
-            self.status.setText(str(exc))
-            return
-        self.status.setText(describe_info(info))
+        self.server_panel.test_connection()
 
     # -- the time estimate ------------------------------------------------------------------
     def _estimate_later(self, *_):
@@ -274,11 +253,21 @@ class StyleDialog(W.QDialog):
             return
         settings = type(self.settings)()
         self.apply_to(settings)
+        if settings.mode == "managed" and managed.instance().state != managed.READY_STATE:
+            self.estimate.setText("once the server has started")
+            return
         if self._estimator is not None:
             self._estimator.abort_all()
-        self._estimator = ServerClient(settings.server, settings.token, timeout=20)
         width, height = self.target_size
-        self._estimator.estimate(width, height, settings.to_params(), self._on_estimate)
+
+        def connected(client, error):
+            if error is not None:
+                return self._on_estimate(None, error)
+            self._estimator = client
+            client.timeout = 20
+            client.estimate(width, height, settings.to_params(), self._on_estimate)
+
+        with_client(settings, connected)
 
     def _on_estimate(self, response, error):
         try:
@@ -318,15 +307,3 @@ def describe_estimate(estimate, target_size) -> str:
     if target_size is not None and (last.get("width"), last.get("height")) != tuple(target_size):
         text += " and enlarged to %dx%d" % tuple(target_size)
     return text
-
-
-def describe_info(info) -> str:
-    queue = info.get("queue") or {}
-    return "Connected: server %s on %s (%s, %s weights), queue %s/%s." % (
-        info.get("version", "?"),
-        info.get("device", "?"),
-        info.get("precision", "?"),
-        info.get("weights", "?"),
-        queue.get("length", "?"),
-        queue.get("max", "?"),
-    )

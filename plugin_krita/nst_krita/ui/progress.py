@@ -30,13 +30,22 @@ class ProgressDialog(W.QDialog):
         layout.addWidget(self.label)
         self.cancel_button = W.QPushButton("Cancel")
         layout.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignRight)
+        self.cancel_button.clicked.connect(self.cancel)
         self.job = None
+        self.canceled = False  # Cancel pressed before there was a job (server starting)
 
     def attach(self, job):
         self.job = job
         job.progress.connect(self.show_status)
         job.preview.connect(self.show_preview)
-        self.cancel_button.clicked.connect(job.cancel)
+
+    def cancel(self):
+        if self.job is not None:
+            if not self.job.finished:
+                self.job.cancel()
+        else:
+            self.canceled = True
+            self.hide()
 
     def show_status(self, status):
         fraction = (status.get("progress") or {}).get("fraction")
@@ -52,11 +61,9 @@ class ProgressDialog(W.QDialog):
         self.preview.setPixmap(QPixmap.fromImage(thumbnail(image, PREVIEW)))
 
     def closeEvent(self, event):  # closing the window means Cancel
-        if self.job is not None and not self.job.finished:
-            self.job.cancel()
+        self.cancel()
         super().closeEvent(event)
 
     def reject(self):  # Esc
-        if self.job is not None and not self.job.finished:
-            self.job.cancel()
+        self.cancel()
         super().reject()

@@ -205,7 +205,7 @@ def scenario_ui(doc, source):
     extension.show_error = lambda error: shown.append(str(error))  # no modal box headless
     ext = next(e for e in Krita.instance().extensions() if type(e).__name__ == "NSTExtension")
     settings = Settings(**SPEC["ui_settings"])
-    settings.server = SPEC["server"]
+    settings.mode, settings.server = "external", SPEC["server"]
     settings.last_styles = [{"file": SPEC["style"]}]
     settings.save(KritaStore(Krita.instance()))  # what the dialog does on "Stylize"
     Krita.instance().action("nst_krita_repeat").trigger()
@@ -246,6 +246,7 @@ def scenario_dialog(doc, source):
     from nst_krita.ui.dialog import StyleDialog
 
     settings = Settings(
+        mode="external",
         server=SPEC["server"],
         recent_styles=SPEC["dialog_styles"],
         last_styles=[{"file": SPEC["style"]}],
@@ -339,7 +340,7 @@ def scenario_cancel(doc, source):
     shown = []
     extension.show_error = lambda error: shown.append(str(error))
     ext = next(e for e in Krita.instance().extensions() if type(e).__name__ == "NSTExtension")
-    settings = Settings(server=SPEC["server"], quality="high", size=96)  # slow enough
+    settings = Settings(mode="external", server=SPEC["server"], quality="high", size=96)
     before = layers(doc)
     ext.run(settings, [StyleRef("file", SPEC["style"])])
     job, progress = ext.running[0][0], ext.running[0][1]
@@ -402,7 +403,8 @@ def scenario_server_stops(doc, source):
     ext = next(e for e in krita.extensions() if type(e).__name__ == "NSTExtension")
     before = layers(target)
     ext.run(
-        Settings(server=SPEC["server"], quality="high", size=96), [StyleRef("file", SPEC["style"])]
+        Settings(mode="external", server=SPEC["server"], quality="high", size=96),
+        [StyleRef("file", SPEC["style"])],
     )
     job = ext.running[0][0]
     result = {"running": wait_until(lambda: job.state == "running", 30)}
@@ -413,7 +415,155 @@ def scenario_server_stops(doc, source):
     return result
 
 
+# -- managed mode: Krita's own server ---------------------------------------------------------
+def _own_server():
+    from nst_krita import managed
+
+    return managed.instance()
+
+
+def _note_server(result, key):
+    own = _own_server()
+    result[key] = {"pid": own.pid(), "url": own.url, "state": own.state, "device": own.device}
+    pids = os.path.join(OUT, "server_pids.txt")
+    with open(pids, "a") as handle:  # every server this Krita started, for the orphan check
+        handle.write(f"{own.pid()}\n")
+
+
+def scenario_managed_first(doc, source):
+    """No server runs and none is given: the plugin starts its own; the next job reuses it."""
+    from nst_krita.api import stylize_active_layer
+
+    result = {"state_before": _own_server().state, "since_start": time.monotonic() - START}
+    started = time.monotonic()
+    node = stylize_active_layer([SPEC["style"]], SPEC["managed_params"])
+    result["first_job_s"] = time.monotonic() - started
+    result["first_layer"] = node.name()
+    _note_server(result, "server")
+    started = time.monotonic()
+    node = stylize_active_layer([SPEC["style"]], SPEC["managed_params"])
+    result["second_job_s"] = time.monotonic() - started
+    _note_server(result, "server_after")
+    result["log_path"] = _own_server().log_path
+    result["layers"] = layers(doc)
+    undo(doc)
+    undo(doc)
+    result["layers_after_undo"] = layers(doc)
+    result["source_unchanged"] = source_state(doc, source) == REPORT["source"]
+    return result
+
+
+def scenario_managed_dies(doc, source):
+    """Krita's server dies mid-job: the plugin says so, offers a restart; nothing changes."""
+    import signal
+
+    from nst_krita import extension
+    from nst_krita.settings import Settings
+    from nst_krita.styles import StyleRef
+
+    shown, asked = [], []
+    extension.show_error = lambda error: shown.append(str(error))
+    extension.ask_restart = lambda error: asked.append(str(error)) or False
+    ext = next(e for e in Krita.instance().extensions() if type(e).__name__ == "NSTExtension")
+    before = layers(doc)
+    ext.run(Settings(quality="high", size=96), [StyleRef("file", SPEC["style"])])
+    entry = ext.running[0]
+    result = {
+        "running": wait_until(lambda: entry[0] is not None and entry[0].state == "running", 90)
+    }
+    _note_server(result, "server")
+    os.kill(_own_server().pid(), signal.SIGKILL)
+    result["finished"] = wait_until(lambda: not ext.running, 40)
+    result["asked"], result["errors"] = asked, shown
+    result["state"] = _own_server().state
+    result["unchanged"] = layers(doc) == before
+    result["source_unchanged"] = source_state(doc, source) == REPORT["source"]
+    return result
+
+
+def scenario_managed_restart(doc, source):
+    """Run again after the death, with the old port taken by another program: a new server
+    starts on another port and the job completes."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from nst_krita.api import stylize_active_layer
+
+    old_url = REPORT["scenarios"]["managed_dies"]["server"]["url"]
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", urlsplit(old_url).port))
+    blocker.listen(1)
+    try:
+        node = stylize_active_layer([SPEC["style"]], SPEC["managed_params"])
+    finally:
+        blocker.close()
+    result = {"old_url": old_url, "layer": node.name()}
+    _note_server(result, "server")
+    undo(doc)
+    return result
+
+
+def scenario_managed_broken_env(doc, source):
+    """A recorded environment that is gone, or lacks nst: a clear message, no hang."""
+    from nst_krita.api import stylize_active_layer
+    from nst_krita.errors import NSTError
+    from nst_krita.settings import KritaStore, Settings
+
+    store = KritaStore(Krita.instance())
+    _own_server().stop()
+    before = layers(doc)
+    result = {}
+    for case, python in (
+        ("missing", "/nonexistent/venv/bin/python"),
+        ("no_nst", "/usr/bin/python3"),
+    ):
+        settings = Settings.load(store)
+        settings.python = python
+        settings.save(store)
+        started = time.monotonic()
+        try:
+            stylize_active_layer([SPEC["style"]], SPEC["managed_params"])
+            result[case] = {"error": None}
+        except NSTError as exc:
+            result[case] = {"error": error_of(exc)}
+        result[case]["seconds"] = time.monotonic() - started
+    settings = Settings.load(store)
+    settings.python = ""
+    settings.save(store)
+    result["unchanged"] = layers(doc) == before
+    return result
+
+
+def scenario_managed_last(doc, source):
+    """Leave Krita's server running: quitting Krita must stop it (the test checks)."""
+    from nst_krita.api import wait_for_client
+    from nst_krita.settings import Settings
+
+    wait_for_client(Settings())
+    result = {}
+    _note_server(result, "server")
+    return result
+
+
+def scenario_managed_then_crash(doc, source):
+    """Start Krita's server, then have the test kill Krita outright (SIGKILL)."""
+    from nst_krita.api import wait_for_client
+    from nst_krita.settings import Settings
+
+    wait_for_client(Settings())
+    result = {}
+    _note_server(result, "server")
+    REPORT["kill_me"] = {"krita": os.getpid(), "server": _own_server().pid()}
+    return result
+
+
 SCENARIOS = {
+    "managed_first": scenario_managed_first,
+    "managed_dies": scenario_managed_dies,
+    "managed_restart": scenario_managed_restart,
+    "managed_broken_env": scenario_managed_broken_env,
+    "managed_last": scenario_managed_last,
+    "managed_then_crash": scenario_managed_then_crash,
     "server_stops": scenario_server_stops,
     "group_layer": scenario_group_layer,
     "empty_layer": scenario_empty_layer,
@@ -469,6 +619,11 @@ def run():
         REPORT["errors"].append(traceback.format_exc())
     REPORT["done"] = True
     save_report()
+    if SPEC.get("linger"):  # the test kills this Krita itself, once it reads this
+        with open(os.path.join(OUT, "kill_krita.tmp"), "w") as handle:
+            json.dump(REPORT.get("kill_me", {}), handle)
+        os.replace(os.path.join(OUT, "kill_krita.tmp"), os.path.join(OUT, "kill_krita"))
+        return
     for d in krita.documents():
         d.setModified(False)
     krita.action("file_quit").trigger()
