@@ -173,7 +173,7 @@ def crop() -> None:
         run_child(
             {"kind": "run", "width": w, "height": h, "params": {"seed": 0}, "out": str(normal_path)}
         )
-    box = (1500, 700, 2100, 1100)  # 600x400 px at 100%: the wolf's head
+    box = (2300, 1100, 2900, 1500)  # 600x400 px at 100%: the wolf's head
     a = Image.open(normal_path).crop(box)
     b = Image.open(native_path).crop(box)
     sheet = Image.new("RGB", (a.width * 2 + 8, a.height), "white")

@@ -50,6 +50,27 @@ def tv_sum(image: torch.Tensor) -> torch.Tensor:
     return 0.5 * (dx.pow(2).sum() + dy.pow(2).sum())
 
 
+def tv_sum_and_grad(
+    image: torch.Tensor, grad: torch.Tensor, weight: float, rows: int = 256
+) -> float:
+    """`weight` x tv_sum(image), adding its gradient into `grad`, a strip of rows at a time:
+    autograd would hold several image-sized temporaries (0.5 GB at 4K)."""
+    h = image.shape[-2]
+    total = 0.0
+    for r0 in range(0, h - 1, rows):
+        r1 = min(h - 1, r0 + rows)  # rows r0..r1-1 have a row below them
+        x = image[..., r0 : r1 + 1, :]
+        top = x[..., :-1, :-1]
+        dx = top - x[..., :-1, 1:]
+        dy = top - x[..., 1:, :-1]
+        total += 0.5 * (dx.pow(2).sum() + dy.pow(2).sum()).item()
+        g = grad[..., r0 : r1 + 1, :]
+        g[..., :-1, :-1] += weight * (dx + dy)
+        g[..., :-1, 1:] -= weight * dx
+        g[..., 1:, :-1] -= weight * dy
+    return weight * total
+
+
 class Objective:
     """Content + style + TV loss at one size, with the targets computed once."""
 

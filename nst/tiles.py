@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nst.losses import Objective, tv_sum
+from nst.losses import Objective, tv_sum_and_grad
 from nst.vgg import LAYER_NAMES
 
 CELL = 16  # VGG19's stride at conv5_1: the grid every tile edge lies on
@@ -238,13 +238,9 @@ class TiledObjective(Objective):
             crop(grad, tile.box).add_(x.grad.to(grad.device))
             self._tick(len(tiles) + i + 1, 2 * len(tiles))
 
-        if self.tv_weight:  # a sum of neighbour differences: cheap on the whole image
-            whole = image.clone().requires_grad_(True)
-            tv = self.tv_weight * self.tv_scale(image) * tv_sum(whole)
-            (tv * scale).backward()
-            assert whole.grad is not None
-            grad += whole.grad
-            loss += tv.item()
+        if self.tv_weight:  # a sum of neighbour differences: on the whole image, in strips
+            weight = self.tv_weight * self.tv_scale(image)
+            loss += tv_sum_and_grad(image, grad, weight * scale) / scale
         return loss, grad
 
     def _content_error(self, feats: dict, tile: Tile) -> torch.Tensor:

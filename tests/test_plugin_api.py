@@ -92,7 +92,8 @@ def test_another_open_document_can_be_the_style(krita, monkeypatch):
 def test_saved_settings_are_used_when_no_arguments_are_given(krita, style_file, monkeypatch):
     monkeypatch.setattr(job, "POLL_MS", 5)
     with StubServer() as stub:
-        Settings(server=stub.url, token="tok", quality="draft", seed=9).save(KritaStore(krita))
+        saved = Settings(mode="external", server=stub.url, token="tok", quality="draft", seed=9)
+        saved.save(KritaStore(krita))
         job_routes(stub, result=png(6, 4, (0, 255, 0, 255)))
         stylize_active_layer([style_file])
         request = stub.requests_to("POST", "/jobs")[0]
@@ -167,7 +168,7 @@ def test_dialog_estimates_the_time_for_the_layer_and_quality(krita):
     }
     with StubServer() as stub:
         stub.json("GET", "/estimate", 200, estimate)
-        settings = Settings(server=stub.url, quality="full")
+        settings = Settings(mode="external", server=stub.url, quality="full")
         dialog = StyleDialog(krita, settings, krita.doc, target_size=(4000, 3000))
         assert dialog.quality.currentText() == QUALITY_LABELS["full"]
         assert plugin_env.process_until(lambda: "about" in dialog.estimate.text())

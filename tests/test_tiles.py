@@ -127,3 +127,15 @@ def test_full_preset_works_at_the_contents_own_size() -> None:
     assert schedule(params, 400, 300) == schedule(nst.Params(), 400, 300)
     with pytest.raises(nst.ParamsError, match="tile_size"):
         nst.Params(tile_size=16)
+
+
+def test_tv_in_strips_equals_autograd() -> None:
+    from nst.losses import tv_sum, tv_sum_and_grad
+
+    image = (torch.rand(1, 3, 37, 29, generator=torch.Generator().manual_seed(1)) * 255).double()
+    whole = image.clone().requires_grad_(True)
+    (2.5 * tv_sum(whole)).backward()
+    grad = torch.zeros_like(image)
+    value = tv_sum_and_grad(image, grad, 2.5, rows=5)  # strips that do not divide the height
+    assert value == pytest.approx(2.5 * tv_sum(image).item(), rel=1e-9)
+    assert torch.allclose(grad, whole.grad, rtol=1e-9, atol=1e-9)

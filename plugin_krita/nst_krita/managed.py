@@ -174,6 +174,9 @@ class ManagedServer(QObject):
         process.readyReadStandardOutput.connect(self._read)
         process.finished.connect(self._finished)
         process.errorOccurred.connect(self._error)
+        # A folder of ours, not wherever Krita was started: `-m server` must find the
+        # installed package, never a folder that happens to be called so.
+        process.setWorkingDirectory(os.path.dirname(os.path.abspath(self.log_path)))
         self.process = process
         args = ["-m", "server", "--host", "127.0.0.1", "--port", "0"]
         args += ["--parent-pid", str(os.getpid())]
