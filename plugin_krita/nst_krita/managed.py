@@ -117,7 +117,8 @@ class ManagedServer(QObject):
 
     def __init__(self, python=None, log_path=None, parent=None):
         super().__init__(parent)
-        self.python = python
+        self.python = python  # None: the one install.py recorded
+        self.resolved = python  # the Python last started
         self.log_path = log_path
         self.state = STOPPED
         self.text = "Not running."
@@ -163,7 +164,7 @@ class ManagedServer(QObject):
                     % (python, how_to_record())
                 )
             )
-        self.python = python
+        self.resolved = python
         self.token = secrets.token_urlsafe(24)
         self.url = ""
         self._buffer, self._tail = "", []
@@ -236,7 +237,7 @@ class ManagedServer(QObject):
         self.process = None
         self._close_log()
         if self.state == STARTING:
-            error = ServerFailed(explain_failure(self.log_tail(), self.python))
+            error = ServerFailed(explain_failure(self.log_tail(), self.resolved))
             self._fail(error)
         else:
             self._set(FAILED, "The style server stopped: %s" % last_line(self.log_tail()))
@@ -249,7 +250,7 @@ class ManagedServer(QObject):
             self._fail(
                 EnvironmentMissing(
                     "Could not run %s to start the style server. %s"
-                    % (self.python, how_to_record())
+                    % (self.resolved, how_to_record())
                 )
             )
 
@@ -289,7 +290,8 @@ class ManagedServer(QObject):
             self.log_path = path
             self._log = open(path, "w", encoding="utf-8")
             self._log.write(
-                "$ %s -m server --port 0 (started by Krita, pid %d)\n" % (self.python, os.getpid())
+                "$ %s -m server --port 0 (started by Krita, pid %d)\n"
+                % (self.resolved, os.getpid())
             )
         except OSError:
             self._log = None
@@ -306,12 +308,16 @@ class ManagedServer(QObject):
 _instance = None
 
 
-def instance(python=None):
-    """The one managed server of this Krita (made on first use)."""
+_KEEP = object()
+
+
+def instance(python=_KEEP):
+    """The one managed server of this Krita (made on first use). `python`, when given: the
+    settings' choice (None: the recorded one), used from the next start on."""
     global _instance
     if _instance is None:
-        _instance = ManagedServer(python)
-    elif python and python != _instance.python and _instance.state != READY_STATE:
+        _instance = ManagedServer(None if python is _KEEP else python)
+    elif python is not _KEEP and _instance.state not in (READY_STATE, STARTING):
         _instance.python = python
     return _instance
 

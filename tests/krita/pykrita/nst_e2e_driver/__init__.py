@@ -445,6 +445,8 @@ def scenario_managed_first(doc, source):
     result["second_job_s"] = time.monotonic() - started
     _note_server(result, "server_after")
     result["log_path"] = _own_server().log_path
+    with open(result["log_path"]) as handle:
+        result["log"] = handle.read()
     result["layers"] = layers(doc)
     undo(doc)
     undo(doc)
@@ -491,6 +493,7 @@ def scenario_managed_restart(doc, source):
 
     old_url = REPORT["scenarios"]["managed_dies"]["server"]["url"]
     blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past its TIME_WAITs
     blocker.bind(("127.0.0.1", urlsplit(old_url).port))
     blocker.listen(1)
     try:
