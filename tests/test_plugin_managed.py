@@ -98,3 +98,26 @@ def test_settings_default_to_managed_and_keep_the_mode():
     assert loaded.mode == "external" and loaded.python == "/opt/env/bin/python"
     store.write("mode", "cloud")  # unknown: back to the default
     assert Settings.load(store).mode == "managed"
+
+
+def test_dialog_server_box_shows_the_mode_and_the_state(tmp_path):
+    import fake_krita
+    from nst_krita.ui.dialog import StyleDialog
+    from nst_krita.ui.server_panel import MODE_LABELS
+
+    krita = fake_krita.Krita.reset()
+    settings = Settings(mode="managed", python=sys.executable)
+    dialog = StyleDialog(krita, settings, None)
+    panel = dialog.server_panel
+    assert panel.mode.currentText() == MODE_LABELS["managed"]
+    assert panel.pages.currentIndex() == 0 and panel.python.text() == sys.executable
+    own = managed.instance()
+    own.state_changed.emit(managed.STARTING, "Starting the style server...")
+    assert panel.state.text() == "Starting the style server..."
+    assert panel.stop_button.isEnabled() and not panel.start_button.isEnabled()
+    own.state_changed.emit(managed.FAILED, "The style server did not start: boom")
+    assert "boom" in panel.state.text() and panel.start_button.isEnabled()
+    panel.mode.setCurrentIndex(1)  # external: address and token
+    assert panel.pages.currentIndex() == 1
+    dialog.apply_to(settings)
+    assert settings.mode == "external"
