@@ -5,7 +5,6 @@ from __future__ import annotations
 import filecmp
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -192,7 +191,9 @@ def test_runs_as_a_script(tmp_path):
 def test_without_nst_here_it_finds_the_venv_beside_it_or_says_how(tmp_path, monkeypatch):
     here = tmp_path / "nst"
     (here / ".venv" / "bin").mkdir(parents=True)
-    os.symlink(sys.executable, here / ".venv" / "bin" / "python")  # an environment with nst
+    wrapper = here / ".venv" / "bin" / "python"  # stands for an environment with nst
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
     python, why = install.find_python(None, here=here, current="/bin/false")
     assert python == here / ".venv" / "bin" / "python" and "beside install.py" in why
     python, why = install.find_python(None, here=tmp_path / "elsewhere", current="/bin/false")
