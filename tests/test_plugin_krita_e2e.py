@@ -245,6 +245,9 @@ def test_dialog_lists_styles_and_reaches_the_server(krita_run):
     result = scenario(krita_run, "dialog")
     assert result["styles"] == 2 and result["checked"] == ["starry_night"]
     assert result["status"].startswith("Connected: server") and "cpu" in result["status"]
+    # Managed (the default): the dialog started Krita's own server and estimated the time.
+    assert result["managed_ready"] and result["estimate_shown"], result
+    assert result["estimate"].endswith("painted at 256x192 px and enlarged to 4000x3000")
 
 
 def test_sixteen_bit_documents_are_stylised_at_their_depth(krita_run):

@@ -252,21 +252,34 @@ def scenario_dialog(doc, source):
         last_styles=[{"file": SPEC["style"]}],
         quality="draft",
     )
-    dialog = StyleDialog(Krita.instance(), settings, doc, Krita.instance().activeWindow().qwindow())
-    dialog.move(200, 120)
+    # As a painter sees it: Krita's own server (started as the dialog opens) and the time the
+    # run will take for this layer; then the address of the test's server and its test.
+    settings.mode = "managed"
+    window = Krita.instance().activeWindow().qwindow()
+    dialog = StyleDialog(Krita.instance(), settings, doc, window, target_size=(4000, 3000))
+    dialog.move(200, 60)
     dialog.show()
-    dialog.test_connection()
-    wait_until(lambda: dialog.test_button.isEnabled(), 10)
     result = {
-        "status": dialog.status.text(),
-        "styles": dialog.styles.count(),
-        "checked": [r.name for r in dialog.selected_refs()],
+        "managed_ready": wait_until(lambda: "Ready on" in dialog.server_panel.state.text(), 90),
+        "estimate_shown": wait_until(lambda: dialog.estimate.text().startswith("about"), 30),
     }
+    result["estimate"] = dialog.estimate.text()
     geometry = dialog.frameGeometry()
     result["screenshot"] = screenshot(
         "dialog", [geometry.x(), geometry.y(), geometry.width(), geometry.height()]
     )
+    dialog.server_panel.mode.setCurrentIndex(1)  # a server at an address
+    dialog.test_connection()
+    wait_until(lambda: dialog.test_button.isEnabled(), 10)
+    result.update(
+        status=dialog.status.text(),
+        styles=dialog.styles.count(),
+        checked=[r.name for r in dialog.selected_refs()],
+    )
     dialog.reject()
+    from nst_krita import managed
+
+    managed.instance().stop()
     return result
 
 
