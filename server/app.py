@@ -25,6 +25,7 @@ from server import uploads
 from server.config import API_PREFIX, ServerConfig
 from server.errors import JOB_ERROR_STATUS, ApiError
 from server.fastpath import StatusFastPath
+from server.guard import BrowserGuard
 from server.jobs import CANCELED, FINISHED, SUCCEEDED, Job, JobManager, QueueFull
 
 log = logging.getLogger("server.app")
@@ -65,7 +66,9 @@ def create_app(
     app.register_blueprint(api, url_prefix=API_PREFIX)
     _register_error_handlers(app)
     # Status polls skip Flask's machinery: half the CPU per poll, left to the running job.
-    app.wsgi_app = StatusFastPath(app.wsgi_app, manager, config.token)  # type: ignore[method-assign]
+    fast = StatusFastPath(app.wsgi_app, manager, config.token)
+    # Outermost: what a web page must not do is refused before either path (server/guard.py).
+    app.wsgi_app = BrowserGuard(fast, config.host, config.allow_origins)  # type: ignore[method-assign]
     return app
 
 
@@ -85,13 +88,7 @@ api = Blueprint("api", __name__)
 
 @api.before_request
 def _guard() -> None:
-    # Browsers add Origin to cross-site requests; a web page has no business here (no CORS).
-    if request.headers.get("Origin"):
-        raise ApiError(
-            403,
-            "forbidden_origin",
-            "requests from web pages are refused; use the API from a program",
-        )
+    # Host and Origin are checked before Flask, by server.guard.BrowserGuard.
     config, _, _ = _state()
     if config.token is None or request.endpoint == "api.health":
         return

@@ -75,6 +75,14 @@ def build_parser(prog: str = "nst serve") -> argparse.ArgumentParser:
         help="HTTP request threads (default %(default)s)",
     )
     p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let a browser client from this origin in (e.g. http://localhost:3000; "
+        "repeatable; default: none, web pages are refused)",
+    )
+    p.add_argument(
         "--parent-pid",
         type=int,
         default=None,
@@ -157,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         queue_size=args.queue_size,
         result_ttl=args.result_ttl,
         threads=args.threads,
+        allow_origins=tuple(args.allow_origin),
     )
     return serve(config)
 
