@@ -5,7 +5,15 @@
 """
 
 from nst.engine import Progress, stylize
-from nst.errors import Cancelled, ImageError, NSTError, OutOfMemory, ParamsError, WeightsError
+from nst.errors import (
+    Cancelled,
+    ImageError,
+    NSTError,
+    NumericalError,
+    OutOfMemory,
+    ParamsError,
+    WeightsError,
+)
 from nst.params import PRESETS, Params
 
 __version__ = "0.1.0"
@@ -14,6 +22,7 @@ __all__ = [
     "Cancelled",
     "ImageError",
     "NSTError",
+    "NumericalError",
     "OutOfMemory",
     "PRESETS",
     "Params",

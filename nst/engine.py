@@ -15,6 +15,8 @@ the full preset paints a canvas at its own size.
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +28,7 @@ from PIL import Image
 
 from nst import estimate, images, memory, start, tiles
 from nst.device import pick_device, pick_precision
-from nst.errors import Cancelled, NSTError, OutOfMemory, ParamsError
+from nst.errors import Cancelled, NSTError, NumericalError, OutOfMemory, ParamsError
 from nst.estimate import schedule  # noqa: F401 (part of the engine's API)
 from nst.images import ImageInput
 from nst.losses import Objective
@@ -38,6 +40,7 @@ from nst.vgg import load_vgg19
 # style loss 0.77x of the reference's (medians, bench/bench_quality.py). Their style weight is
 # scaled so that strength 1 gives the reference's balance.
 FAST_STYLE_GAIN = 0.6
+log = logging.getLogger("nst")
 
 
 @dataclass
@@ -120,7 +123,7 @@ def stylize(
     mask_image = images.prepare_mask(mask, content_rgb.size, max_pixels)
 
     try:
-        result = _optimise(params, content_rgb, style_images, blend, progress, cancel)
+        result = _optimise_safely(params, content_rgb, style_images, blend, progress, cancel)
     except (torch.cuda.OutOfMemoryError, MemoryError) as exc:  # (torch.OutOfMemoryError: 2.5+)
         raise OutOfMemory(_oom_message(params)) from exc
     except RuntimeError as exc:  # the CPU and MPS allocators' failures are plain RuntimeErrors
@@ -137,6 +140,28 @@ def stylize(
         lum = images.luminance_only(images.to_tensor(out), images.to_tensor(content_rgb))
         out = images.to_image(lum)
     return images.restore_alpha_and_mask(out, content_rgb, alpha, mask_image)
+
+
+class _NonFinite(Exception):
+    """Raised inside the closure when the loss or its gradient is NaN or infinite."""
+
+
+def _optimise_safely(params: Params, *args) -> torch.Tensor:
+    """_optimise; if the loss turns NaN or infinite in reduced precision (a device whose bf16
+    or fp16 misbehaves), the run starts again in float32. Never a garbage image as a result."""
+    try:
+        return _optimise(params, *args)
+    except _NonFinite:
+        if pick_precision(params.precision, pick_device(params.device)) != torch.float32:
+            log.warning("the loss became NaN or infinite in reduced precision: again in float32")
+            try:
+                return _optimise(params.replace(precision="fp32"), *args)
+            except _NonFinite:
+                pass
+    raise NumericalError(
+        "the optimisation diverged (its loss became NaN or infinite, also in float32), so "
+        "there is no result; try a lower strength or smoothness, other weights, or the CPU"
+    )
 
 
 def _oom_message(params: Params) -> str:
@@ -240,6 +265,8 @@ def _optimise_scale(
             raise Cancelled("cancelled")
         image = (var * k).detach()
         value, grad = objective.value_and_grad(image, grad_scale)
+        if not math.isfinite(value) or not bool(torch.isfinite(grad).all()):
+            raise _NonFinite
         var.grad = grad.mul_(k)  # d/dvar of f(var * k)
         evaluations += 1
         if value < best["loss"]:  # line searches also try worse points: keep the best

@@ -28,3 +28,7 @@ class Cancelled(NSTError):
 
 class OutOfMemory(NSTError, MemoryError):
     """The device ran out of memory; a smaller size or the CPU may work."""
+
+
+class NumericalError(NSTError, ArithmeticError):
+    """The optimisation diverged (NaN or infinite loss) even in float32."""

@@ -40,5 +40,6 @@ JOB_ERROR_STATUS = {
     "invalid_params": 400,
     "out_of_memory": 507,
     "weights_error": 500,
+    "numerical_error": 500,
     "job_failed": 500,
 }

@@ -332,6 +332,8 @@ class JobManager:
             error = {"code": "invalid_params", "message": str(exc)}
         except nst.WeightsError as exc:
             error = {"code": "weights_error", "message": str(exc)}
+        except nst.NumericalError as exc:
+            error = {"code": "numerical_error", "message": str(exc)}
         except Exception as exc:  # the worker must survive anything one job does
             log.exception("job %s failed", job.id)
             error = {"code": "job_failed", "message": f"the style run failed: {exc}"}

@@ -459,3 +459,29 @@ def test_allocator_failures_become_out_of_memory(message, content_path, style_pa
     monkeypatch.setattr(nst.engine, "_optimise", other_failure)  # not hidden as out of memory
     with pytest.raises(RuntimeError, match="^something else$"):
         nst.stylize(content_path, style_path, {"size": 64})
+
+
+# -- numerical faults ------------------------------------------------------------------------
+def test_nan_in_reduced_precision_reruns_in_float32(tiny_content, tiny_style, monkeypatch):
+    real = Objective.value_and_grad
+    seen = []
+
+    def flaky(self, image, scale=1.0):  # a device whose bf16 misbehaves
+        seen.append(self.dtype)
+        value, grad = real(self, image, scale)
+        return (float("nan"), grad) if self.dtype != torch.float32 else (value, grad)
+
+    monkeypatch.setattr(Objective, "value_and_grad", flaky)
+    out = nst.stylize(tiny_content, tiny_style, {**FAST, "precision": "bf16"})
+    assert seen[0] == torch.bfloat16 and seen[-1] == torch.float32
+    pixels = np.asarray(out, dtype=float)
+    assert np.isfinite(pixels).all() and pixels.std() > 5  # a picture, not black
+
+
+def test_nan_also_in_float32_fails_with_a_clear_error(tiny_content, tiny_style, monkeypatch):
+    def broken(self, image, scale=1.0):
+        return float("inf"), torch.zeros_like(image)
+
+    monkeypatch.setattr(Objective, "value_and_grad", broken)
+    with pytest.raises(nst.NumericalError, match="NaN or infinite"):
+        nst.stylize(tiny_content, tiny_style, FAST)
