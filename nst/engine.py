@@ -265,7 +265,10 @@ def _optimise_scale(
             raise Cancelled("cancelled")
         image = (var * k).detach()
         value, grad = objective.value_and_grad(image, grad_scale)
-        if not math.isfinite(value) or not bool(torch.isfinite(grad).all()):
+        # The start of a scale is a sound image: a NaN or infinite loss or gradient there is
+        # the device's arithmetic failing. (A line search's far trial point may overflow
+        # later; it is simply not the best, and the search steps back.)
+        if evaluations == 0 and not (math.isfinite(value) and bool(torch.isfinite(grad).all())):
             raise _NonFinite
         var.grad = grad.mul_(k)  # d/dvar of f(var * k)
         evaluations += 1
@@ -281,6 +284,8 @@ def _optimise_scale(
             optimizer.step(closure)
     except _BudgetSpent:
         pass
+    if not math.isfinite(best["loss"]):  # no evaluation gave a finite loss
+        raise _NonFinite
     return best["image"].clamp(0, 255)
 
 
