@@ -75,6 +75,13 @@ def build_parser(prog: str = "nst serve") -> argparse.ArgumentParser:
         help="HTTP request threads (default %(default)s)",
     )
     p.add_argument(
+        "--client-timeout",
+        type=float,
+        default=defaults.client_timeout,
+        help="seconds a connection may stay idle (nothing sent, no request running) before it "
+        "is dropped (default %(default)g)",
+    )
+    p.add_argument(
         "--allow-origin",
         action="append",
         default=[],
@@ -113,7 +120,7 @@ def _check_ranges(args: argparse.Namespace) -> str | None:
     for name in ("max_pixels", "queue_size", "threads"):
         if getattr(args, name) < 1:
             return f"--{name.replace('_', '-')} must be at least 1"
-    for name in ("max_upload_mb", "result_ttl"):
+    for name in ("max_upload_mb", "result_ttl", "client_timeout"):
         if not getattr(args, name) > 0:
             return f"--{name.replace('_', '-')} must be above 0"
     return None
@@ -165,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         queue_size=args.queue_size,
         result_ttl=args.result_ttl,
         threads=args.threads,
+        client_timeout=args.client_timeout,
         allow_origins=tuple(args.allow_origin),
     )
     return serve(config)
@@ -221,6 +229,11 @@ def serve(config: ServerConfig, ready: threading.Event | None = None) -> int:
             max_request_body_size=config.max_upload_bytes + 1024 * 1024,
             ident="nst",
             asyncore_use_poll=True,
+            # Idle connections (opened and never used, or a client gone quiet) are dropped;
+            # requests are read in full before a thread takes them, so slow senders hold no
+            # thread. A running request (a long /stylize) is never cut.
+            channel_timeout=config.client_timeout,
+            cleanup_interval=max(1, min(30, int(config.client_timeout / 2))),
         )
     except OSError as exc:
         print(

@@ -23,6 +23,7 @@ class ServerConfig:
     result_ttl: float = 600.0  # seconds a finished job (and its result) is kept
     max_results: int = 32  # finished jobs kept at most; the oldest go first
     threads: int = 16  # waitress request threads
+    client_timeout: float = 30.0  # seconds a connection may sit idle before it is dropped
     allow_origins: tuple[str, ...] = ()  # browser origins allowed in (CORS); none by default
 
     @property
