@@ -38,7 +38,7 @@ def child(job: dict) -> dict:
     from nst.device import pick_device, pick_precision
     from nst.engine import FAST_STYLE_GAIN
     from nst.losses import Objective
-    from nst.tiles import TiledObjective, reach
+    from nst.tiles import TiledObjective, halo
     from nst.vgg import load_vgg19
 
     w, h = job["width"], job["height"]
@@ -58,7 +58,7 @@ def child(job: dict) -> dict:
             core = job["tile"]
             objective = TiledObjective(*args, style_gain=FAST_STYLE_GAIN, core=core)
             result["tiles"] = len(objective.tiles(content))
-            result["halo"] = reach(params.style_layers + [params.content_layer])
+            result["halo"] = halo(params)
         else:
             objective = Objective(*args, style_gain=FAST_STYLE_GAIN)
         result["targets_s"] = time.perf_counter() - start

@@ -90,7 +90,7 @@ def plan(
         max(1, round(width * work / max(width, height))),
         max(1, round(height * work / max(width, height))),
     )
-    halo = tiles.reach(params.style_layers + [params.content_layer])
+    halo = tiles.halo(params)
     return [
         Scale(sw, sh, n, memory.tile_core(sw, sh, halo, dtype, device, params.tile_size))
         for sw, sh, n in schedule(params, w, h)

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import torch
 
 from nst.losses import Objective, tv_sum_and_grad
-from nst.vgg import LAYER_NAMES
+from nst.params import Params
+from nst.vgg import LAYER_NAMES, VGG19Features
 
 CELL = 16  # VGG19's stride at conv5_1: the grid every tile edge lies on
 
@@ -56,6 +57,13 @@ def reach(layers: list[str]) -> int:
         left, right = left + s, right + s
     span = max(left, right - (s - 1))  # measured from the edges of the position's own cell
     return CELL * math.ceil(span / CELL)
+
+
+def halo(params: Params) -> int:
+    """The halo a run's tiles need: the reach of its deepest layer in use."""
+    weights = params.style_layer_weights or [1.0] * len(params.style_layers)
+    used = [name for name, w in zip(params.style_layers, weights) if w > 0]
+    return reach(used + [params.content_layer])
 
 
 @dataclass(frozen=True)
@@ -119,23 +127,26 @@ class TiledObjective(Objective):
     engine checks for cancel there and reports progress).
     """
 
-    def __init__(self, *args, core: int, on_tile: TileCallback | None = None, **kwargs):
+    def __init__(
+        self,
+        model: VGG19Features,
+        params: Params,
+        content: torch.Tensor | None,
+        styles: list[torch.Tensor],
+        blend: list[float],
+        dtype: torch.dtype = torch.float32,
+        *,
+        core: int,
+        on_tile: TileCallback | None = None,
+        style_gain: float = 1.0,
+    ):
+        # Set before Objective.__init__, which computes the targets through these tiles.
         self.core = max(CELL, CELL * (core // CELL))
         self.on_tile = on_tile
-        # Set before Objective.__init__, which computes the targets through these tiles.
-        params = args[1] if len(args) > 1 else kwargs["params"]
-        used = [
-            n
-            for n, w in zip(
-                params.style_layers, params.style_layer_weights or [1.0] * len(params.style_layers)
-            )
-            if w > 0
-        ]
-        self.halo = reach(used + [params.content_layer])
+        self.halo = halo(params)
         # The images may live in host memory while the network runs on a GPU: tiles move.
-        model = args[0] if args else kwargs["model"]
         self.device = model.mean.device
-        super().__init__(*args, **kwargs)
+        super().__init__(model, params, content, styles, blend, dtype, style_gain=style_gain)
 
     def tiles(self, image: torch.Tensor) -> list[Tile]:
         h, w = image.shape[-2:]

@@ -10,7 +10,7 @@ from ..pixels import thumbnail
 from ..qt import QIcon, QPixmap, QSize, Qt, QTimer, QtWidgets
 from ..settings import PRESERVE, QUALITIES, strength_to_weight
 from ..styles import StyleRef, load_thumbnail
-from .server_panel import ServerPanel, describe_info  # noqa: F401 (describe_info: old home)
+from .server_panel import ServerPanel
 
 W = QtWidgets
 THUMB = 64
