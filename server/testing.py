@@ -19,6 +19,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def is_running(pid: int) -> bool:
+    """Whether process `pid` runs (one that exited but is not yet reaped counts as gone)."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+
+
+def still_running(pids: list[int], seconds: float) -> list[int]:
+    """The pids still running after waiting up to `seconds` for all of them to end."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(is_running(p) for p in pids):
+        time.sleep(0.05)
+    return [p for p in pids if is_running(p)]
+
+
 class ServerProcess:
     """`python -m server --port <free> *args`, output in a log file, ready when /health is."""
 

@@ -20,6 +20,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageStat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "krita"))
 import krita_harness as harness  # noqa: E402
+from krita_harness import scenario  # noqa: E402
 
 pytestmark = [
     pytest.mark.krita,
@@ -107,13 +108,6 @@ def krita_run(tmp_path_factory, content_path, style_path):
         "installed": installed,
         "dead": dead,
     }
-
-
-def scenario(krita_run, name):
-    result = krita_run["report"]["scenarios"].get(name)
-    assert result is not None, f"scenario {name} did not run"
-    assert "exception" not in result, result.get("traceback")
-    return result
 
 
 def load(path):

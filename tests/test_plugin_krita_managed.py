@@ -20,6 +20,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "krita"))
 import krita_harness as harness  # noqa: E402
+from krita_harness import scenario  # noqa: E402
+
+from server.testing import still_running  # noqa: E402
 
 pytestmark = [
     pytest.mark.krita,
@@ -33,24 +36,6 @@ SCENARIOS = [
     "managed_broken_env",
     "managed_last",  # leaves the server running: quitting Krita must stop it
 ]
-
-
-def alive(pid: int) -> bool:
-    """Running (an exited process not yet reaped counts as gone)."""
-    try:
-        os.kill(pid, 0)
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (ProcessLookupError, FileNotFoundError):
-        return False
-
-
-def gone_within(pids: list[int], seconds: float) -> list[int]:
-    """The pids still alive after waiting up to `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and any(alive(p) for p in pids):
-        time.sleep(0.05)
-    return [p for p in pids if alive(p)]
 
 
 def launch(work: Path, content_path: Path, style_path: Path, scenarios, signals=None, **extra):
@@ -84,20 +69,13 @@ def launch(work: Path, content_path: Path, style_path: Path, scenarios, signals=
         "installed": installed,
         "pids": [p for p in pids if p > 0],
         "seconds": ended - started,
-        "left": gone_within([p for p in pids if p > 0], 5.0),
+        "left": still_running([p for p in pids if p > 0], 5.0),
     }
 
 
 @pytest.fixture(scope="module")
 def managed_run(tmp_path_factory, content_path, style_path):
     return launch(tmp_path_factory.mktemp("krita-managed"), content_path, style_path, SCENARIOS)
-
-
-def scenario(run, name):
-    result = run["report"]["scenarios"].get(name)
-    assert result is not None, f"scenario {name} did not run"
-    assert "exception" not in result, result.get("traceback")
-    return result
 
 
 def test_install_recorded_this_environment(managed_run):
@@ -178,5 +156,5 @@ def test_killing_krita_outright_takes_its_server_along(tmp_path, content_path, s
         linger=True,
     )
     assert killed.get("server", 0) > 0
-    assert gone_within([killed["server"]], max(0.0, killed["at"] + 5.0 - time.monotonic())) == []
+    assert still_running([killed["server"]], max(0.0, killed["at"] + 5.0 - time.monotonic())) == []
     assert run["left"] == []

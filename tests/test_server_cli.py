@@ -20,7 +20,7 @@ from PIL import Image
 
 from nst.client import Client
 from server.cli import build_parser, is_loopback, main
-from server.testing import ServerProcess
+from server.testing import ServerProcess, still_running
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "my-laptop.lan"])
@@ -210,22 +210,12 @@ def _start_and_read_ready_line(
     raise AssertionError(f"the server exited with {proc.wait()} before its ready line")
 
 
-def _gone_within(proc_or_pid: subprocess.Popen | int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if isinstance(proc_or_pid, subprocess.Popen):
-            if proc_or_pid.poll() is not None:
-                return True
-        else:
-            try:
-                os.kill(proc_or_pid, 0)
-                with open(f"/proc/{proc_or_pid}/stat") as handle:  # exited, not yet reaped
-                    if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
-                        return True
-            except (ProcessLookupError, FileNotFoundError):
-                return True
-        time.sleep(0.05)
-    return False
+def _gone_within(proc: subprocess.Popen, seconds: float) -> bool:
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def test_port_zero_takes_a_free_port_and_says_which() -> None:
@@ -276,7 +266,7 @@ def test_server_dies_with_a_parent_killed_outright(tmp_path) -> None:
     server_pid = int(pid_file.read_text())
     editor.kill()
     editor.wait()
-    assert _gone_within(server_pid, 5.0), "the server outlived the killed editor"
+    assert still_running([server_pid], 5.0) == [], "the server outlived the killed editor"
 
 
 def test_parent_pid_of_no_process_is_refused(capsys) -> None:

@@ -117,6 +117,14 @@ def real_server(port: int, log_path: Path, timeout: float = 90.0):
                 stop()
 
 
+def scenario(run: dict, name: str) -> dict:
+    """One scenario's result from the driver's report; fails if it did not run or raised."""
+    result = run["report"]["scenarios"].get(name)
+    assert result is not None, f"scenario {name} did not run"
+    assert "exception" not in result, result.get("traceback")
+    return result
+
+
 def make_home(home: Path) -> subprocess.CompletedProcess:
     """A fresh Krita home with the plugin installed by install.py and the driver beside it."""
     env = clean_env(home)
