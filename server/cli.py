@@ -82,6 +82,13 @@ def build_parser(prog: str = "nst serve") -> argparse.ArgumentParser:
         "is dropped (default %(default)g)",
     )
     p.add_argument(
+        "--request-timeout",
+        type=float,
+        default=defaults.request_timeout,
+        help="seconds a request may take to arrive, headers and body, before its connection is "
+        "dropped: slow senders cannot hold connections (default %(default)g)",
+    )
+    p.add_argument(
         "--allow-origin",
         action="append",
         default=[],
@@ -120,7 +127,7 @@ def _check_ranges(args: argparse.Namespace) -> str | None:
     for name in ("max_pixels", "queue_size", "threads"):
         if getattr(args, name) < 1:
             return f"--{name.replace('_', '-')} must be at least 1"
-    for name in ("max_upload_mb", "result_ttl", "client_timeout"):
+    for name in ("max_upload_mb", "result_ttl", "client_timeout", "request_timeout"):
         if not getattr(args, name) > 0:
             return f"--{name.replace('_', '-')} must be above 0"
     return None
@@ -173,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         result_ttl=args.result_ttl,
         threads=args.threads,
         client_timeout=args.client_timeout,
+        request_timeout=args.request_timeout,
         allow_origins=tuple(args.allow_origin),
     )
     return serve(config)
@@ -204,6 +212,7 @@ def serve(config: ServerConfig, ready: threading.Event | None = None) -> int:
     import nst
     from nst.device import pick_device, pick_precision
     from nst.vgg import load_vgg19
+    from server import deadline
     from server.app import _dtype_name, create_app
     from server.jobs import JobManager
 
@@ -233,8 +242,11 @@ def serve(config: ServerConfig, ready: threading.Event | None = None) -> int:
             # requests are read in full before a thread takes them, so slow senders hold no
             # thread. A running request (a long /stylize) is never cut.
             channel_timeout=config.client_timeout,
-            cleanup_interval=max(1, min(30, int(config.client_timeout / 2))),
+            cleanup_interval=max(
+                1, min(30, int(min(config.client_timeout, config.request_timeout) / 2))
+            ),
         )
+        deadline.install(server, config.request_timeout)
     except OSError as exc:
         print(
             f"nst serve: cannot listen on {config.host}:{config.port} ({exc.strerror or exc}); "

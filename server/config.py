@@ -24,6 +24,7 @@ class ServerConfig:
     max_results: int = 32  # finished jobs kept at most; the oldest go first
     threads: int = 16  # waitress request threads
     client_timeout: float = 30.0  # seconds a connection may sit idle before it is dropped
+    request_timeout: float = 120.0  # seconds a request may take to arrive (headers and body)
     allow_origins: tuple[str, ...] = ()  # browser origins allowed in (CORS); none by default
 
     @property
