@@ -293,7 +293,24 @@ def _job_from_request() -> Job:
                 f"{image.size[0]}x{image.size[1]}; they must be the same size",
                 field="mask",
             )
+    _check_working_size(params, image.size, limit)
     return Job(content=image, styles=styles, params=params, mask=mask)
+
+
+def _check_working_size(params: Params, size: tuple[int, int], limit: int) -> None:
+    """An explicit `size` may upscale: the image worked on must fit --max-pixels too."""
+    long_edge = max(size)
+    work = params.working_size_for(long_edge)
+    w, h = (max(1, round(side * work / long_edge)) for side in size)
+    if w * h > limit:
+        raise ApiError(
+            413,
+            "too_many_pixels",
+            f"size: working at {work} px makes the image {w}x{h} = {w * h / 1e6:.1f} megapixels; "
+            f"this server works on at most {limit / 1e6:.1f} megapixels (see --max-pixels): "
+            "ask for a smaller size",
+            field="size",
+        )
 
 
 def _submit(manager: JobManager, job: Job) -> int:

@@ -284,6 +284,14 @@ def bad_requests(content: bytes, style: bytes) -> list[tuple[str, dict, dict, in
 
     return [
         (
+            "size upscales past --max-pixels",
+            {"content": content, "style": style},
+            with_params(json.dumps({**FAST, "size": 700})),  # 700x470 = 329k > MAX_PIXELS
+            413,
+            "too_many_pixels",
+            "size",
+        ),
+        (
             "not an image",
             {"content": b"hello, not a picture", "style": style},
             ok,
