@@ -45,7 +45,7 @@ def open_image(
         raise ImageError(  # noqa: B904 (the cause adds nothing for the reader)
             f"{what} {path} is not an image this program can read (PNG, JPEG, WebP...)"
         )
-    except (OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # Pillow raises IndexError, struct.error... on damaged data
         raise ImageError(f"{what} {path} is damaged or truncated ({exc})") from exc
     return ImageOps.exif_transpose(image)
 
