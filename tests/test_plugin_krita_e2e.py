@@ -45,6 +45,8 @@ SCENARIOS = [
     "empty_layer",  # these open documents of their own
     "group_layer",
     "sixteen_bit",
+    "layer_deleted",
+    "document_closed",
     "server_stops",  # last: the server is gone afterwards
 ]
 
@@ -289,3 +291,18 @@ def test_server_stopping_mid_job_gives_a_clear_message_and_changes_nothing(krita
     [message] = result["errors"]
     assert message.startswith("The connection to the style-transfer server at http://127.0.0.1:")
     assert "was lost" in message and "the image was not changed" in message
+
+
+def test_deleting_the_source_layer_mid_job_adds_nothing_and_says_why(krita_run):
+    result = scenario(krita_run, "layer_deleted")
+    assert result["running"] and result["finished"] and result["unchanged"]
+    assert [layer["name"] for layer in result["layers"]] == ["Background"]
+    [message] = result["errors"]
+    assert "was closed or deleted while the style transfer ran" in message, message
+
+
+def test_closing_the_document_mid_job_adds_nothing_anywhere_and_says_why(krita_run):
+    result = scenario(krita_run, "document_closed")
+    assert result["running"] and result["finished"] and result["unchanged"]
+    [message] = result["errors"]
+    assert "was closed or deleted while the style transfer ran" in message, message

@@ -428,6 +428,70 @@ def scenario_server_stops(doc, source):
     return result
 
 
+def _start_on_own_document(doc, source, title):
+    """A document of its own (a copy of the source layer) with a running job on it."""
+    from nst_krita import extension
+    from nst_krita.settings import Settings
+    from nst_krita.styles import StyleRef
+
+    krita = Krita.instance()
+    x, y, w, h = source.bounds().getRect()
+    other = krita.createDocument(doc.width(), doc.height(), title, "RGBA", "U8", "", 72.0)
+    layer = other.createNode("Doomed", "paintlayer")
+    layer.setPixelData(bytes(source.pixelData(x, y, w, h)), x, y, w, h)
+    other.rootNode().addChildNode(layer, None)
+    other.setActiveNode(layer)
+    krita.activeWindow().addView(other)
+    wait_until(lambda: krita.activeDocument() == other, 5)
+    other.waitForDone()
+    activate(other, layer)
+    shown = []
+    extension.show_error = lambda error: shown.append(str(error))
+    ext = next(e for e in krita.extensions() if type(e).__name__ == "NSTExtension")
+    ext.run(
+        Settings(mode="external", server=SPEC["server"], quality="high", size=96),
+        [StyleRef("file", SPEC["style"])],
+    )
+    job = ext.running[0][0]
+    running = wait_until(lambda: job.state == "running", 30)
+    return other, layer, ext, shown, running
+
+
+def _all_layers():
+    return {d.name(): layers(d) for d in Krita.instance().documents()}
+
+
+def scenario_layer_deleted(doc, source):
+    """The source layer is deleted while its job runs: a clear message, nothing added."""
+    other, layer, ext, shown, running = _start_on_own_document(doc, source, "layer deleted")
+    layer.remove()
+    other.waitForDone()
+    before = _all_layers()
+    result = {"running": running, "finished": wait_until(lambda: not ext.running, 60)}
+    pause(0.5)
+    result["errors"] = shown
+    result["unchanged"] = _all_layers() == before
+    result["layers"] = layers(other)
+    other.setModified(False)
+    return result
+
+
+def scenario_document_closed(doc, source):
+    """The document is closed while its job runs: a clear message, no layer added anywhere."""
+    krita = Krita.instance()
+    other, _, ext, shown, running = _start_on_own_document(doc, source, "document closed")
+    other.setModified(False)
+    other.close()
+    wait_until(lambda: len(krita.documents()) > 0 and krita.activeDocument() != other, 5)
+    before = _all_layers()
+    result = {"running": running, "finished": wait_until(lambda: not ext.running, 60)}
+    pause(0.5)
+    result["errors"] = shown
+    result["unchanged"] = _all_layers() == before
+    result["documents"] = len(krita.documents())
+    return result
+
+
 # -- managed mode: Krita's own server ---------------------------------------------------------
 def _own_server():
     from nst_krita import managed
@@ -582,6 +646,8 @@ SCENARIOS = {
     "managed_then_crash": scenario_managed_then_crash,
     "server_stops": scenario_server_stops,
     "group_layer": scenario_group_layer,
+    "layer_deleted": scenario_layer_deleted,
+    "document_closed": scenario_document_closed,
     "empty_layer": scenario_empty_layer,
     "cancel": scenario_cancel,
     "sixteen_bit": scenario_sixteen_bit,
