@@ -296,3 +296,39 @@ def test_a_job_deleted_while_a_request_is_in_flight_is_ignored(stub, monkeypatch
     assert plugin_env.process_until(lambda: stub.requests_to("POST", "/jobs"))
     plugin_env.process_until(lambda: False, timeout=0.3)
     assert errors_seen == []
+
+
+def test_the_browser_defence_lets_the_plugin_the_client_and_curl_in():
+    """Clients that are not web pages send no Origin and a Host naming the server: the
+    plugin, the Python client and curl all get in; the same request from a page does not."""
+    import shutil
+    import subprocess
+
+    from nst.client import Client
+    from server.testing import ServerProcess
+
+    with ServerProcess() as server:
+        assert call("info", ServerClient(server.url)).json()["device"] == "cpu"  # the plugin
+        assert Client(server.url).info()["device"] == "cpu"  # the Python client (requests)
+        for url in (server.url, f"http://localhost:{server.port}"):
+            if shutil.which("curl"):
+                out = subprocess.run(
+                    ["curl", "-s", "-w", " %{http_code}", url + "/api/v1/health"],
+                    capture_output=True,
+                    text=True,
+                    timeout=10,
+                ).stdout
+                assert out.endswith(" 200"), out
+        page = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys, requests; r = requests.get(sys.argv[1], "
+                "headers={'Origin': 'https://some.site'}, timeout=5); print(r.status_code, r.text)",
+                server.api + "/info",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+        assert page.startswith("403") and "forbidden_origin" in page, page
