@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Install the Neural Style Transfer plugin into Krita (Linux, Flatpak, Windows, macOS).
+"""Install the Neural Style Transfer plugins into Krita and GIMP 3 (Linux, Flatpak, Windows,
+macOS).
 
-    python install.py               # the standard Krita folder(s) of this user
+    python install.py               # Krita, and GIMP 3 when its folder is found
+    python install.py --krita       # only Krita;  --gimp: only GIMP 3
     python install.py --dry-run     # say what would be done, change nothing
     python install.py --uninstall
     python install.py --krita-dir DIR [--kritarc FILE]   # another resource folder
+    python install.py --gimp-dir DIR   # another GIMP folder (the one holding plug-ins/)
     python install.py --python PATH # the Python of the environment where nst is installed
 
 Copies plugin_krita/ into Krita's `pykrita` folder (and the shortcut file into `actions`)
@@ -13,6 +16,9 @@ which Python runs the style server, so Krita can start it itself: the Python run
 script if nst is installed in its environment (`.venv/bin/python install.py`), else a
 `.venv` beside this file, else the one given with --python. Running it again replaces the
 plugin's files with these and changes nothing else. Standard library only.
+
+GIMP: copies plugin_gimp/nst_gimp/ into GIMP's `plug-ins` folder (its own subfolder, named
+as its executable file) with the Krita plugin's multipart module, and records the Python.
 """
 
 from __future__ import annotations
@@ -100,6 +106,79 @@ def custom_target(krita_dir, kritarc=None, system=None, env=None, home=None):
     return Target(resource, kritarc, f"Krita ({resource})")
 
 
+# -- GIMP 3 -----------------------------------------------------------------------------
+GIMP_NAME = "nst_gimp"
+GIMP_SOURCE = SOURCE.parent / "plugin_gimp" / GIMP_NAME
+SHARED_MODULES = [SOURCE / NAME / "multipart.py"]  # the one copy lives in the Krita plugin
+
+
+class GimpTarget:
+    """One GIMP 3 folder (GIMP3_DIRECTORY: the one holding plug-ins/)."""
+
+    def __init__(self, folder, label="GIMP 3"):
+        self.folder = Path(folder)
+        self.label = label
+
+    @property
+    def plugin_dir(self):
+        return self.folder / "plug-ins" / GIMP_NAME
+
+    def __repr__(self):
+        return f"GimpTarget({str(self.folder)!r}, {self.label!r})"
+
+
+def gimp_targets(system=None, env=None, home=None):
+    """GIMP 3's folders for this user: $GIMP3_DIRECTORY, else the OS's (and the Flatpak's)."""
+    system = system or platform.system()
+    env = os.environ if env is None else env
+    home = Path(home or env.get("HOME") or env.get("USERPROFILE") or Path.home())
+    if env.get("GIMP3_DIRECTORY"):
+        return [GimpTarget(env["GIMP3_DIRECTORY"])]
+    if system == "Windows":
+        appdata = Path(env.get("APPDATA") or home / "AppData" / "Roaming")
+        return [GimpTarget(appdata / "GIMP" / "3.0")]
+    if system == "Darwin":
+        return [GimpTarget(home / "Library" / "Application Support" / "GIMP" / "3.0")]
+    config = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+    native = GimpTarget(config / "GIMP" / "3.0")
+    flatpak = GimpTarget(
+        home / ".var" / "app" / "org.gimp.GIMP" / "config" / "GIMP" / "3.0", "GIMP 3 (Flatpak)"
+    )
+    found = [t for t in (native, flatpak) if t.folder.is_dir()]
+    return found or [native]
+
+
+def gimp_found(targets, which=shutil.which):
+    """Whether GIMP 3 seems to be here: its folder exists, or it is on the PATH."""
+    return any(t.folder.is_dir() for t in targets) or any(
+        which(name) for name in ("gimp-3.0", "gimp-3", "gimp-console-3.0")
+    )
+
+
+def install_gimp(target, dry_run=False, source=GIMP_SOURCE, say=print):
+    if not (source / (GIMP_NAME + ".py")).is_file():
+        raise SystemExit(f"The GIMP plug-in's files are missing: {source}")
+    dst = target.plugin_dir
+    if not dry_run:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        _remove(dst)
+        shutil.copytree(source, dst, ignore=SKIP)
+        for module in SHARED_MODULES:
+            shutil.copy2(module, dst / "nstgimp" / module.name)
+        executable = dst / (GIMP_NAME + ".py")
+        executable.chmod(executable.stat().st_mode | 0o111)  # GIMP runs only executable files
+    say(f"{'Would copy' if dry_run else 'Copied'} {source.name} -> {dst}")
+
+
+def uninstall_gimp(target, dry_run=False, say=print):
+    if target.plugin_dir.exists():
+        if not dry_run:
+            _remove(target.plugin_dir)
+        say("{} {}".format("Would remove" if dry_run else "Removed", target.plugin_dir))
+    else:
+        say(f"Nothing to remove in {target.folder}")
+
+
 # -- kritarc -----------------------------------------------------------------------------
 def set_enabled(text, enabled):
     """kritarc text with `enable_nst_krita=true` in [python] (enabled) or without it.
@@ -177,7 +256,8 @@ def find_python(given=None, here=SOURCE.parent, current=sys.executable):
 
 
 def record_python(target, python, dry_run=False, say=print):
-    path = target.pykrita / NAME / ENVIRONMENT_FILE
+    folder = target.plugin_dir if isinstance(target, GimpTarget) else target.pykrita / NAME
+    path = folder / ENVIRONMENT_FILE
     if not dry_run:
         path.write_text(json.dumps({"python": str(python)}, indent=1) + "\n", encoding="utf-8")
     say(f"{'Would record' if dry_run else 'Recorded'} the style server's Python {python} in {path}")
@@ -250,9 +330,13 @@ def _remove(path):
         path.unlink()
 
 
-def main(argv=None, system=None, env=None, home=None, say=print):
+def main(argv=None, system=None, env=None, home=None, say=print, which=shutil.which):
     parser = argparse.ArgumentParser(
-        description="Install the Neural Style Transfer plugin into Krita."
+        description="Install the Neural Style Transfer plugins into Krita and GIMP 3."
+    )
+    parser.add_argument("--krita", action="store_true", help="install into Krita")
+    parser.add_argument(
+        "--gimp", action="store_true", help="install into GIMP 3 (default: both, GIMP if found)"
     )
     parser.add_argument(
         "--krita-dir",
@@ -264,11 +348,16 @@ def main(argv=None, system=None, env=None, home=None, say=print):
         help="Krita's settings file to enable the plugin in; default: the standard one of this OS",
     )
     parser.add_argument(
+        "--gimp-dir",
+        help="GIMP 3's folder (the one holding plug-ins/); default: $GIMP3_DIRECTORY or the "
+        "standard one of this OS",
+    )
+    parser.add_argument(
         "--python",
         help="the Python of the environment where nst is installed (default: this one, "
         "else .venv beside install.py)",
     )
-    parser.add_argument("--uninstall", action="store_true", help="remove the plugin")
+    parser.add_argument("--uninstall", action="store_true", help="remove the plugins")
     parser.add_argument("--dry-run", action="store_true", help="only say what would be done")
     args = parser.parse_args(argv)
     if args.krita_dir:
@@ -278,11 +367,19 @@ def main(argv=None, system=None, env=None, home=None, say=print):
         if args.kritarc:
             for target in targets:
                 target.kritarc = Path(args.kritarc)
+    gimps = (
+        [GimpTarget(Path(args.gimp_dir).expanduser())]
+        if args.gimp_dir
+        else gimp_targets(system, env, home)
+    )
+    chosen = args.krita or args.gimp or args.krita_dir or args.gimp_dir
+    use_krita = args.krita or bool(args.krita_dir) or not chosen
+    use_gimp = args.gimp or bool(args.gimp_dir) or (not chosen and gimp_found(gimps, which))
     python, why = (None, "") if args.uninstall else find_python(args.python)
     if args.python and python is None:
         say(f"install.py: {why}")
         return 2
-    for target in targets:
+    for target in targets if use_krita else []:
         say(f"{target.label}: {target.pykrita}")
         if args.uninstall:
             uninstall(target, args.dry_run, say)
@@ -290,22 +387,34 @@ def main(argv=None, system=None, env=None, home=None, say=print):
             install(target, args.dry_run, say=say)
             if python is not None:
                 record_python(target, python, args.dry_run, say)
+    for target in gimps if use_gimp else []:
+        say(f"{target.label}: {target.folder / 'plug-ins'}")
+        if args.uninstall:
+            uninstall_gimp(target, args.dry_run, say)
+        else:
+            install_gimp(target, args.dry_run, say=say)
+            if python is not None:
+                record_python(target, python, args.dry_run, say)
+    editors = " and ".join(
+        name for name, used in (("Krita", use_krita), ("GIMP", use_gimp)) if used
+    )
     if args.dry_run:
         say("Dry run: nothing was changed.")
     elif args.uninstall:
-        say("Done. Restart Krita to unload the plugin.")
+        say(f"Done. Restart {editors} to unload the plugin.")
     elif python is not None:
         say(
-            f"Done ({why} runs the style server). Next: start Krita (if it is running, quit "
-            "it first: it rewrites kritarc when it quits) and use Filter > Neural Style "
-            "Transfer...; Krita starts and stops the style server itself."
+            f"Done ({why} runs the style server). Next: start {editors} (if Krita is running, "
+            "quit it first: it rewrites kritarc when it quits) and use Filter > Neural Style "
+            "Transfer... (GIMP: Filters > Artistic > Neural Style Transfer...); the plugin "
+            "starts and stops the style server itself."
         )
     else:
         say(
-            "Done, but Krita cannot start the style server yet: "
+            f"Done, but {editors} cannot start the style server yet: "
             + why
             + ". Until then, start it in a terminal with  nst serve  and choose 'A server at "
-            "an address' in the dialog."
+            "an address' in the Krita dialog (GIMP: enter http://127.0.0.1:8765 as Server)."
         )
     return 0
 
