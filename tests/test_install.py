@@ -42,7 +42,9 @@ LAYOUTS = {
 def run(home, system, *args, env=None):
     lines = []
     env = {k: v.format(home=home) for k, v in (env or {}).items()}
-    code = install.main(list(args), system=system, env=env, home=home, say=lines.append)
+    code = install.main(
+        list(args), system=system, env=env, home=home, say=lines.append, which=lambda name: None
+    )
     assert code == 0
     return "\n".join(lines)
 
@@ -221,3 +223,67 @@ def test_python_option_is_checked_and_recorded(tmp_path):
     assert "given with --python" in said
     run(tmp_path, "Linux", "--uninstall")
     assert not package.exists()
+
+
+# -- GIMP 3 ---------------------------------------------------------------------------------
+GIMP_LAYOUTS = {
+    "Linux": ({}, ".config/GIMP/3.0"),
+    "Darwin": ({}, "Library/Application Support/GIMP/3.0"),
+    "Windows": ({"APPDATA": "{home}/AppData/Roaming"}, "AppData/Roaming/GIMP/3.0"),
+}
+
+
+@pytest.mark.parametrize("system", sorted(GIMP_LAYOUTS))
+def test_gimp_plugin_goes_into_its_own_plug_ins_subfolder(tmp_path, system):
+    env, folder_rel = GIMP_LAYOUTS[system]
+    home = tmp_path / "home"
+    folder = home / folder_rel
+    plugin = folder / "plug-ins" / "nst_gimp"
+    said = run(home, system, "--gimp", env=env)
+    assert plugin.is_dir(), said
+    executable = plugin / "nst_gimp.py"
+    assert executable.stat().st_mode & 0o111, "GIMP runs only executable plug-ins"
+    # The multipart encoding is the Krita plugin's, shared by copying, not by importing.
+    shared = ROOT / "plugin_krita" / "nst_krita" / "multipart.py"
+    assert filecmp.cmp(plugin / "nstgimp" / "multipart.py", shared, shallow=False)
+    assert not (home / ".local/share/krita").exists(), "--gimp alone leaves Krita alone"
+    assert not list(plugin.rglob("__pycache__"))
+    run(home, system, "--gimp", env=env)  # again: replaced, not nested
+    assert not (plugin / "nst_gimp").exists()
+    said = run(home, system, "--gimp", "--uninstall", env=env)
+    assert not plugin.exists() and "Removed" in said
+    assert (folder / "plug-ins").is_dir(), "GIMP's own folder stays"
+
+
+def test_default_installs_gimp_only_when_it_is_found(tmp_path):
+    home = tmp_path / "home"
+    run(home, "Linux")
+    assert (home / ".local/share/krita/pykrita/nst_krita").is_dir()
+    assert not (home / ".config/GIMP").exists(), "no GIMP here: nothing made for it"
+    (home / ".config/GIMP/3.0").mkdir(parents=True)
+    said = run(home, "Linux")
+    assert (home / ".config/GIMP/3.0/plug-ins/nst_gimp/nst_gimp.py").is_file(), said
+    assert "Krita" in said and "GIMP 3" in said
+
+
+def test_gimp3_directory_and_flatpak_and_gimp_dir(tmp_path):
+    home = tmp_path / "home"
+    custom = tmp_path / "gimp-profile"
+    run(home, "Linux", "--gimp", env={"GIMP3_DIRECTORY": str(custom)})
+    assert (custom / "plug-ins/nst_gimp/nst_gimp.py").is_file()
+    flatpak = home / ".var/app/org.gimp.GIMP/config/GIMP/3.0"
+    flatpak.mkdir(parents=True)
+    run(home, "Linux", "--gimp")
+    assert (flatpak / "plug-ins/nst_gimp").is_dir()
+    other = tmp_path / "other"
+    said = run(home, "Linux", "--gimp-dir", str(other), "--dry-run")
+    assert "Would copy" in said and not other.exists()
+    run(home, "Linux", "--gimp-dir", str(other))
+    assert (other / "plug-ins/nst_gimp/nstgimp/client.py").is_file()
+
+
+def test_gimp_records_the_servers_python(tmp_path):
+    home = tmp_path / "home"
+    said = run(home, "Linux", "--gimp", "--python", sys.executable)
+    recorded = home / ".config/GIMP/3.0/plug-ins/nst_gimp/environment.json"
+    assert json.loads(recorded.read_text())["python"] == sys.executable, said

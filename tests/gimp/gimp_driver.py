@@ -66,6 +66,7 @@ def run_plugin(image, layer, **settings):
     config.set_property("quality", "draft")
     config.set_property("server", SPEC["server"])
     config.set_property("seed", 1)
+    config.set_property("token", SPEC.get("token", ""))
     for key, value in settings.items():
         config.set_property(key, value)
     result = proc.run(config)
