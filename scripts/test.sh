@@ -9,7 +9,9 @@ fi
 .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-# The Krita plugin is linted as Python 3.8 code (Krita's oldest embedded Python).
+# The plugins are linted as Python 3.8 code (Krita's oldest embedded Python).
 .venv/bin/ruff check plugin_krita --config plugin_krita/ruff.toml
 .venv/bin/ruff format --check plugin_krita --config plugin_krita/ruff.toml
+.venv/bin/ruff check plugin_gimp --config plugin_gimp/ruff.toml
+.venv/bin/ruff format --check plugin_gimp --config plugin_gimp/ruff.toml
 .venv/bin/python -m pytest -q "$@"
