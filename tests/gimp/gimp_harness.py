@@ -31,9 +31,12 @@ def missing() -> str | None:
     return None
 
 
-def run_gimp(driver: Path, spec: dict, timeout: float = 300) -> tuple[dict, str, Path]:
+def run_gimp(
+    driver: Path, spec: dict, timeout: float = 300, gui: bool = False
+) -> tuple[dict, str, Path]:
     """Install the plug-in into a fresh GIMP folder in the chroot, run `driver` in GIMP's
-    batch interpreter with `spec`; returns (report, GIMP's output, the work folder here)."""
+    batch interpreter with `spec`; returns (report, GIMP's output, the work folder here).
+    gui: GIMP's windows on a virtual screen (for screenshots) instead of gimp-console."""
     work = CHROOT / "tmp" / f"nst-gimp-{uuid.uuid4().hex[:8]}"
     out = work / "out"
     out.mkdir(parents=True)
@@ -62,7 +65,13 @@ def run_gimp(driver: Path, spec: dict, timeout: float = 300) -> tuple[dict, str,
         "GIMP3_DIRECTORY": str(inside / "gimp3"),
         "NST_GIMP_SPEC": str(inside / "spec.json"),
         "LANG": "C.UTF-8",
+        "XDG_RUNTIME_DIR": str(inside / "runtime"),
     }
+    (work / "runtime").mkdir(mode=0o700)
+    gimp = [GIMP, "-n", "-i"]
+    if gui:
+        screen = "-screen 0 1400x860x24"
+        gimp = ["xvfb-run", "-a", "-s", screen, "/usr/bin/gimp-3.0", "--no-splash", "-n"]
     command = [
         "chroot",
         str(CHROOT),
@@ -71,9 +80,7 @@ def run_gimp(driver: Path, spec: dict, timeout: float = 300) -> tuple[dict, str,
         *[f"{k}={v}" for k, v in env.items()],
         "timeout",
         str(int(timeout)),
-        GIMP,
-        "-n",
-        "-i",
+        *gimp,
         "--batch-interpreter",
         "python-fu-eval",
         "-b",
