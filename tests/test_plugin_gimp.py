@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import struct
 import subprocess
 import sys
 import time
@@ -123,6 +124,20 @@ def test_errors_say_what_to_do(server, content, style):
     with pytest.raises(errors.ServerError) as bad:
         client.ServerClient(server.url, TOKEN).submit(b"not a png", [("s.png", style)], FAST)
     assert bad.value.status == 400 and "content image" in str(bad.value)
+
+
+def test_a_job_that_fails_on_the_server_says_why(server, style):
+    """Pixel data that passes the upload check and fails when the worker decodes it."""
+    broken = png._chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+    content = (
+        png.SIGNATURE + broken + png._chunk(b"IDAT", b"not zlib" * 8) + png._chunk(b"IEND", b"")
+    )
+    api = client.ServerClient(server.url, TOKEN)
+    job = api.submit(content, [("style.png", style)], FAST)
+    with pytest.raises(errors.JobFailed) as failed:
+        client.run_job(api, job["id"], lambda f, text: True, poll=0.02)
+    assert str(failed.value).startswith("The style transfer failed: ")
+    assert "damaged" in str(failed.value) and failed.value.code == "invalid_image"
 
 
 def test_progress_text_describes_queue_and_steps():
