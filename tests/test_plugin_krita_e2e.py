@@ -20,12 +20,9 @@ from PIL import Image, ImageChops, ImageDraw, ImageStat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "krita"))
 import krita_harness as harness  # noqa: E402
-from krita_harness import scenario  # noqa: E402
+from krita_harness import scenario as run_scenario  # noqa: E402
 
-pytestmark = [
-    pytest.mark.krita,
-    pytest.mark.skipif(harness.missing_tools() is not None, reason=str(harness.missing_tools())),
-]
+pytestmark = pytest.mark.krita
 
 SIZE = (96, 64)
 SELECTION = (52, 18, 28, 24)  # x, y, w, h
@@ -34,6 +31,17 @@ SCREENSHOTS = {
     "dialog.png": "krita_dialog.png",
     "krita_result.png": "krita_result.png",
     "progress_dialog.png": "krita_progress.png",
+}
+# Krita 5.2 under Xvfb gives the view of a document made by a script no active layer, and no
+# script call sets one (Document.setActiveNode before or after the view opens, the layer
+# actions; 5.1 takes it): these scenarios, which each open a document of their own, run on
+# 5.1 only. Everything they test is the same code on 5.2.
+NEEDS_NEW_DOCUMENTS = {
+    "empty_layer",
+    "group_layer",
+    "sixteen_bit",
+    "layer_deleted",
+    "document_closed",
 }
 SCENARIOS = [
     "server_down",
@@ -51,6 +59,12 @@ SCENARIOS = [
 ]
 
 
+def scenario(run: dict, name: str) -> dict:
+    if run["flavour"] != "system" and name in NEEDS_NEW_DOCUMENTS:
+        pytest.skip(f"Krita 5.2 headless: a script's new document has no active layer ({name})")
+    return run_scenario(run, name)
+
+
 def make_test_image(content: Path, path: Path) -> None:
     """The sample photo, small, with a transparent strip and a half-transparent band."""
     image = Image.open(content).convert("RGBA")
@@ -63,15 +77,22 @@ def make_test_image(content: Path, path: Path) -> None:
     image.save(path)
 
 
-@pytest.fixture(scope="module")
-def krita_run(tmp_path_factory, content_path, style_path):
-    work = tmp_path_factory.mktemp("krita-e2e")
+@pytest.fixture(scope="module", params=harness.FLAVOURS)
+def krita_run(request, tmp_path_factory, content_path, style_path):
+    """One Krita run of every scenario: Debian 12's Krita 5.1 ("system"), and Krita 5.2 from
+    the Debian 13 chroot ("trixie")."""
+    flavour = request.param
+    if harness.missing_tools(flavour) is not None:
+        pytest.skip(harness.missing_tools(flavour))
+    work = tmp_path_factory.mktemp(f"krita-e2e-{flavour}")
     home, out = work / "home", work / "out"
     home.mkdir()
     image = work / "subject.png"
     make_test_image(content_path, image)
     style = work / "starry_night.jpg"
     shutil.copy(style_path, style)
+    photo = work / "cat.png"  # a second style for the dialog's list, inside the shared folder
+    shutil.copy(content_path, photo)
     installed = harness.make_home(home)
     port, dead = harness.free_port(), harness.free_port()
     spec = {
@@ -80,15 +101,22 @@ def krita_run(tmp_path_factory, content_path, style_path):
         "params": PARAMS,
         "dead_server": f"http://127.0.0.1:{dead}",
         "selection": SELECTION,
-        "scenarios": SCENARIOS,
+        "scenarios": [
+            name for name in SCENARIOS if flavour == "system" or name not in NEEDS_NEW_DOCUMENTS
+        ],
         "zoom": 8.0,
         "ui_settings": {"quality": "draft", "size": 64, "strength": 70, "seed": 2},
-        "dialog_styles": [str(style), str(content_path)],
+        "dialog_styles": [str(style), str(photo)],
+        # Krita's own server runs the Python install.py recorded: this machine's, which the
+        # chroot's Krita cannot run (tests/test_plugin_krita_managed.py covers managed mode).
+        "managed": flavour == "system",
         "screenshots": shutil.which("import") is not None,
     }
     with harness.real_server(port, work / "server.log") as (url, stop_server):
         spec["server"] = url
-        process, report = harness.run_krita(home, image, spec, signals={"stop_server": stop_server})
+        process, report = harness.run_krita(
+            home, image, spec, signals={"stop_server": stop_server}, flavour=flavour
+        )
     if report is None or not report.get("done"):
         report_text = json.dumps(report, indent=1)[-3000:]
         pytest.fail(
@@ -96,12 +124,13 @@ def krita_run(tmp_path_factory, content_path, style_path):
             f"report: {report_text}\nstderr: {process.stderr[-3000:]}"
         )
     screenshots = os.environ.get("NST_SCREENSHOTS")
-    if screenshots:  # e.g. docs/images, to refresh the README's pictures
+    if screenshots and flavour == "system":  # e.g. docs/images, to refresh the README's pictures
         Path(screenshots).mkdir(parents=True, exist_ok=True)
         for name, target in SCREENSHOTS.items():
             if (out / name).exists():
                 shutil.copy(out / name, Path(screenshots) / target)
     return {
+        "flavour": flavour,
         "report": report,
         "out": out,
         "home": home,
@@ -242,7 +271,8 @@ def test_dialog_lists_styles_and_reaches_the_server(krita_run):
     assert result["styles"] == 2 and result["checked"] == ["starry_night"]
     assert result["status"].startswith("Connected: server") and "cpu" in result["status"]
     # Managed (the default): the dialog started Krita's own server and estimated the time.
-    assert result["managed_ready"] and result["estimate_shown"], result
+    assert result.get("managed_ready", krita_run["flavour"] != "system"), result
+    assert result["estimate_shown"], result
     assert result["estimate"].endswith("painted at 256x192 px and enlarged to 4000x3000")
 
 

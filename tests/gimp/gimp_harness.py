@@ -1,6 +1,6 @@
 """Run a real GIMP 3 (Debian 13's, in a chroot) headless, with the plug-in installed.
 
-The chroot comes from scripts/gimp_chroot.sh (`.ci/run` builds it and keeps it between
+The chroot comes from scripts/trixie_chroot.sh (`.ci/run` builds it and keeps it between
 runs). It shares this machine's network, so the plug-in inside reaches a server started
 here on 127.0.0.1. /proc is mounted into it only while GIMP runs.
 """
@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-CHROOT = Path(os.environ.get("NST_GIMP_CHROOT", "/var/cache/nst-trixie"))
+CHROOT = Path(os.environ.get("NST_CHROOT", "/var/cache/nst-trixie"))
 GIMP = "/usr/bin/gimp-console-3.0"
 
 
@@ -27,7 +27,7 @@ def missing() -> str | None:
     if os.geteuid() != 0:
         return "entering the GIMP 3 chroot needs root"
     if not (CHROOT / GIMP.lstrip("/")).is_file():
-        return f"no GIMP 3 chroot at {CHROOT}: build it with scripts/gimp_chroot.sh"
+        return f"no GIMP 3 chroot at {CHROOT}: build it with scripts/trixie_chroot.sh"
     return None
 
 

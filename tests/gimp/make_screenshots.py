@@ -1,6 +1,6 @@
 """The GIMP pictures of docs/gimp.md, from a real GIMP 3 (its GUI under Xvfb, in the chroot):
 
-    .venv/bin/python tests/gimp/make_screenshots.py docs/images
+.venv/bin/python tests/gimp/make_screenshots.py docs/images
 """
 
 from __future__ import annotations

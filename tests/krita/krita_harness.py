@@ -3,6 +3,11 @@
 Recipe and pitfalls: ../shared/KRITA.md. Krita gets its own Xvfb, a throwaway HOME, a PATH
 without the virtualenv (else its embedded Python loses Debian's PyQt5), `timeout`, and the test-only
 driver plugin from tests/krita/pykrita, which runs the scenarios and quits.
+
+Two Kritas: "system" is this machine's (Debian 12: 5.1.5), "trixie" the one in the Debian 13
+chroot of scripts/trixie_chroot.sh (5.2.9, Python 3.13), the version most users have. The
+chroot Krita sees the test's folders and the X socket through bind mounts at the same paths,
+and the server on 127.0.0.1 through the shared network; the mounts last only while it runs.
 """
 
 from __future__ import annotations
@@ -23,10 +28,20 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 DRIVER = "nst_e2e_driver"
 CLEAN_PATH = "/usr/local/bin:/usr/bin:/bin"
+CHROOT = Path(os.environ.get("NST_CHROOT", "/var/cache/nst-trixie"))
+FLAVOURS = ("system", "trixie")
 
 
-def missing_tools() -> str | None:
+def missing_tools(flavour: str = "system") -> str | None:
     """Why a real-Krita test cannot run here, or None."""
+    if flavour == "trixie":
+        if not sys.platform.startswith("linux") or os.geteuid() != 0:
+            return "Krita 5.2 runs in a Debian 13 chroot, which needs Linux and root"
+        if not (CHROOT / "usr" / "bin" / "krita").is_file():
+            return f"no Krita 5.2 in a Debian 13 chroot at {CHROOT}: scripts/trixie_chroot.sh"
+        if shutil.which("Xvfb", path=CLEAN_PATH) is None:
+            return "needs Xvfb (apt-get install xvfb)"
+        return None
     missing = [tool for tool in ("krita", "Xvfb") if shutil.which(tool, path=CLEAN_PATH) is None]
     if missing:
         tools = " and ".join(missing)
@@ -166,11 +181,13 @@ def clean_env(home: Path) -> dict:
     return env
 
 
-def run_krita(home: Path, image: Path, spec: dict, timeout: int = 150, signals=None):
+def run_krita(
+    home: Path, image: Path, spec: dict, timeout: int = 150, signals=None, flavour="system"
+):
     """Krita on `image` with the driver running `spec`; returns (completed process, report).
 
     `signals`: {file name: callback}; when the driver creates that file in the out folder,
-    the callback runs once (e.g. stop the server while a job runs).
+    the callback runs once (e.g. stop the server while a job runs). `flavour`: which Krita.
     """
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)
@@ -178,10 +195,19 @@ def run_krita(home: Path, image: Path, spec: dict, timeout: int = 150, signals=N
     spec_path.write_text(json.dumps(spec))
     env = clean_env(home)
     env["NST_E2E_SPEC"] = str(spec_path)
+    shared = Path(os.path.commonpath([home, image, out]))
+    if flavour == "trixie":
+        runtime = shared / "runtime"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        env["XDG_RUNTIME_DIR"] = str(runtime)
     for attempt in range(2):
         with virtual_display() as display:
             env["DISPLAY"] = display
-            process = _krita(env, image, out, timeout, dict(signals or {}))
+            if flavour == "trixie":
+                with chroot_mounts([shared, Path("/tmp/.X11-unix")]):
+                    process = _krita(env, image, out, timeout, dict(signals or {}), CHROOT)
+            else:
+                process = _krita(env, image, out, timeout, dict(signals or {}))
         # Seen once with parallel test runs: Krita could not open the fresh display. Retry.
         if "could not connect to display" not in process.stderr or attempt:
             break
@@ -190,12 +216,37 @@ def run_krita(home: Path, image: Path, spec: dict, timeout: int = 150, signals=N
     return process, report
 
 
-def _krita(env, image, out, timeout, pending):
+@contextlib.contextmanager
+def chroot_mounts(folders: list[Path]):
+    """/proc, and each host folder at the same path inside the chroot, while Krita runs."""
+    mounted: list[Path] = []
+    try:
+        for source in [None, *folders]:
+            target = CHROOT / ("proc" if source is None else str(source).lstrip("/"))
+            if os.path.ismount(target):
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            how = ["-t", "proc", "proc"] if source is None else ["--bind", str(source)]
+            subprocess.run(["mount", *how, str(target)], check=True)
+            mounted.append(target)
+        yield
+    finally:
+        for target in reversed(mounted):
+            if subprocess.run(["umount", str(target)], check=False).returncode:
+                subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def _krita(env, image, out, timeout, pending, chroot: Path | None = None):
+    command = ["timeout", "-k", "10", str(timeout), "krita", "--nosplash", str(image)]
+    if chroot is not None:  # the same command in the chroot, with exactly this environment
+        pairs = [f"{key}={value}" for key, value in env.items()]
+        binary = shutil.which("chroot", path="/usr/sbin:/sbin:/usr/bin:/bin") or "chroot"
+        command = [binary, str(chroot), "/usr/bin/env", "-i", *pairs, *command]
     with open(out / "krita.log", "w+") as log:
         log.write(f"DISPLAY={env['DISPLAY']}\n")
         log.flush()
         krita = subprocess.Popen(
-            ["timeout", "-k", "10", str(timeout), "krita", "--nosplash", str(image)],
+            command,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
