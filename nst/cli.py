@@ -86,6 +86,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    from nst import cli_texture
+
+    cli_texture.add_parsers(sub)
     sub.add_parser("info", help="show device, precision, weights and versions")
     serve = sub.add_parser(
         "serve", help="start the local HTTP server (see `nst serve --help`)", add_help=False
@@ -293,6 +296,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "info":
             return _info()
+        if args.command in ("texture", "reconstruct"):
+            from nst import cli_texture
+
+            run = (
+                cli_texture.run_texture
+                if args.command == "texture"
+                else cli_texture.run_reconstruct
+            )
+            return run(args)
         return _stylize(args)
     except (CLIError, NSTError, ClientError, RuntimeError) as exc:
         print(f"nst: error: {exc}", file=sys.stderr)

@@ -134,23 +134,43 @@ class Client:
 
     def submit(
         self,
-        content: ImageSource,
+        content: ImageSource | None,
         styles: ImageSource | Sequence[ImageSource],
         params: dict[str, Any] | None = None,
         mask: ImageSource | None = None,
     ) -> Job:
         """Queue a job; returns at once with a Job to wait on. Raises RequestError (bad input,
-        queue full), AuthError or ServerUnavailable."""
+        queue full), AuthError or ServerUnavailable. content None: a texture job, whose size
+        is params["texture"] ([width, height]; see texture())."""
         style_list = [styles] if _is_single(styles) else list(styles)  # type: ignore[arg-type]
         if not style_list:
             raise ClientError("At least one style image is needed.")
-        files = [("content", _part(content, "content"))]
+        files = [] if content is None else [("content", _part(content, "content"))]
         files += [("style", _part(s, f"style{i + 1}")) for i, s in enumerate(style_list)]
         if mask is not None:
             files.append(("mask", _part(mask, "mask")))
         data = {"params": _json(params)} if params else None
         response = self._request("POST", "/jobs", files=files, data=data)
         return Job(self, response.json()["id"])
+
+    def texture(
+        self,
+        styles: ImageSource | Sequence[ImageSource],
+        width: int,
+        height: int,
+        params: dict[str, Any] | None = None,
+        tileable: bool = False,
+        progress: Callable[[JobStatus], None] | None = None,
+    ) -> Image.Image:
+        """A width x height texture of `styles` painted by the server (tileable on request)."""
+        params = {**(params or {}), "texture": [width, height], "tileable": tileable}
+        job = self.submit(None, styles, params)
+        try:
+            job.wait(progress=progress)
+        except KeyboardInterrupt:
+            job.cancel()
+            raise
+        return job.result()
 
     def job(self, job_id: str) -> Job:
         """A handle on an existing job (e.g. one submitted by another program)."""

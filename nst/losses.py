@@ -50,6 +50,14 @@ def tv_sum(image: torch.Tensor) -> torch.Tensor:
     return 0.5 * (dx.pow(2).sum() + dy.pow(2).sum())
 
 
+def tv_sum_wrapped(image: torch.Tensor) -> torch.Tensor:
+    """tv_sum on a torus: every pixel, with the last column's and row's neighbours the first
+    ones, so a tileable texture pays for its seams as for any other edge."""
+    dx = image - image.roll(-1, dims=-1)
+    dy = image - image.roll(-1, dims=-2)
+    return 0.5 * (dx.pow(2).sum() + dy.pow(2).sum())
+
+
 def tv_sum_and_grad(
     image: torch.Tensor, grad: torch.Tensor, weight: float, rows: int = 256
 ) -> float:
@@ -84,9 +92,11 @@ class Objective:
         dtype: torch.dtype = torch.float32,
         tv_reference_size: int | None = REFERENCE_SIZE,
         style_gain: float = 1.0,
+        wrap: bool = False,
     ):
         self.model = model
         self.dtype = dtype
+        self.wrap = wrap  # a torus: tileable textures (vgg.VGG19Features.forward)
         self.content_layer = params.content_layer
         self.content_weight = CONTENT_WEIGHT * params.content_weight
         self.style_weight = STYLE_WEIGHT * params.style_weight * style_gain
@@ -97,7 +107,10 @@ class Objective:
         self.layer_weights = {
             n: w * len(raw) / sum(raw) for n, w in zip(params.style_layers, raw) if w > 0
         }
-        self.layers = sorted(set(self.layer_weights) | {self.content_layer})
+        if self.style_weight == 0 or not styles:  # content only (a reconstruction)
+            self.layer_weights = {}
+        wanted = set(self.layer_weights) | ({self.content_layer} if content is not None else set())
+        self.layers = sorted(wanted)
         with torch.no_grad():
             self.content_target = None if content is None else self._content_target(content)
             grams: dict[str, torch.Tensor] = {}
@@ -117,7 +130,7 @@ class Objective:
         """Activations in Caffe units (autocast to the run's precision)."""
         enabled = self.dtype != torch.float32
         with torch.autocast(image.device.type, dtype=self.dtype, enabled=enabled):
-            return self.model(image, layers or self.layers)
+            return self.model(image, layers or self.layers, wrap=self.wrap)
 
     def terms(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """The unweighted terms: content (MSE), style (per layer, MSE of Grams), tv (sum)."""
@@ -128,7 +141,7 @@ class Objective:
             out["content"] = diff.pow(2).mean()
         for name in self.layer_weights:
             out[name] = (gram(feats[name]) - self.style_targets[name]).pow(2).mean()
-        out["tv"] = tv_sum(image)
+        out["tv"] = tv_sum_wrapped(image) if self.wrap else tv_sum(image)
         return out
 
     def tv_scale(self, image: torch.Tensor) -> float:
@@ -150,8 +163,9 @@ class Objective:
         loss = image.new_zeros(())
         if "content" in t:
             loss = loss + self.content_weight * t["content"]
-        style = sum(w * t[name] for name, w in self.layer_weights.items())
-        loss = loss + self.style_weight * style
+        if self.layer_weights:
+            style = sum(w * t[name] for name, w in self.layer_weights.items())
+            loss = loss + self.style_weight * style
         if self.tv_weight:
             loss = loss + self.tv_weight * self.tv_scale(image) * t["tv"]
         return loss

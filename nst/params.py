@@ -53,6 +53,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "seed": (0, 2**32 - 1),
     "style_blend_item": (0.0, 1e6),
     "tile_size": (128, 8192),
+    "texture_side": (16, 8192),
 }
 
 
@@ -84,6 +85,8 @@ class Params:
     )
     style_layer_weights: list[float] | None = None  # default equal
     tile_size: int | None = None  # tile core edge in px; None: tiles only where memory asks
+    texture: list[int] | None = None  # [width, height]: paint a texture, no content (HTTP)
+    tileable: bool = False  # a texture that repeats seamlessly (nst/texture.py)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -185,6 +188,17 @@ class Params:
             "style_layer_weights", self.style_layer_weights, len(self.style_layers)
         )
         self.style_blend = _check_weights("style_blend", self.style_blend, None)
+        if not isinstance(self.tileable, bool):
+            raise ParamsError("tileable", f"must be true or false (got {self.tileable!r})")
+        if self.texture is not None:
+            if not isinstance(self.texture, (list, tuple)) or len(self.texture) != 2:
+                raise ParamsError("texture", "must be [width, height] in pixels, e.g. [512, 512]")
+            for side in self.texture:
+                _check_int("texture", side)
+                if not RANGES["texture_side"][0] <= side <= RANGES["texture_side"][1]:
+                    low, high = RANGES["texture_side"]
+                    raise ParamsError("texture", f"each side must be {low:g} to {high:g} px")
+            self.texture = [int(v) for v in self.texture]
 
 
 def _check_int(name: str, value: Any) -> None:

@@ -70,7 +70,11 @@ class VGG19Features(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def forward(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+    def forward(
+        self, image: torch.Tensor, layers: list[str], wrap: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """wrap: treat the image as a torus (circular padding), for tileable textures; with
+        sides divisible by 16 the pooling windows tile the torus too, up to conv5_1."""
         wanted = set(layers)
         last = max(LAYER_NAMES.index(name) for name in wanted)
         x = (image - self.mean) * self.scale
@@ -81,7 +85,12 @@ class VGG19Features(nn.Module):
         for name in LAYER_NAMES[: last + 1]:
             if name.endswith("_1") and name != "conv1_1":
                 x = pool(x, 2, 2, ceil_mode=True)
-            x = torch.relu(self.convs[name](x))
+            conv = self.convs[name]
+            if wrap:  # the 3x3 kernel sees the opposite edge instead of zeros
+                x = nn.functional.pad(x, (1, 1, 1, 1), mode="circular")
+                x = torch.relu(nn.functional.conv2d(x, conv.weight, conv.bias))
+            else:
+                x = torch.relu(conv(x))
             if name in wanted:
                 out[name] = x * self.units[name] if name in self.units else x
         return out

@@ -255,7 +255,7 @@ def _job_from_request() -> Job:
         raise _queue_full(manager, full) from None
     files = request.files  # parses the body; too large -> RequestEntityTooLarge (413)
     content = files.get("content")
-    if content is None:
+    if content is None and not _wants_texture():
         raise ApiError(
             400,
             "missing_file",
@@ -277,6 +277,8 @@ def _job_from_request() -> Job:
         raw = files["params"].stream.read().decode("utf-8", "replace")
     params = uploads.parse_params(raw, pick_device(config.device), len(style_parts))
     limit = config.max_pixels
+    if params.texture or content is None:
+        return _texture_job(params, files, style_parts, content, limit)
     image = uploads.check_image(content, "content image", limit)
     styles = [
         uploads.check_image(part, f"style image {i + 1}", limit)
@@ -295,6 +297,39 @@ def _job_from_request() -> Job:
             )
     _check_working_size(params, image.size, limit)
     return Job(content=image, styles=styles, params=params, mask=mask)
+
+
+def _wants_texture() -> bool:
+    """Whether the form's params ask for a texture (then no content part is needed)."""
+    try:
+        return bool(json.loads(request.form.get("params") or "{}").get("texture"))
+    except (ValueError, AttributeError):
+        return False  # bad params are reported with the missing content first
+
+
+def _texture_job(params: Params, files: Any, style_parts: list, content: Any, limit: int) -> Job:
+    if content is not None or "mask" in files or not params.texture:
+        raise ApiError(
+            400,
+            "invalid_params",
+            "texture: a texture job has styles and a size (params texture: [width, height]) "
+            "but no content or mask part; send one or the other",
+            field="texture",
+        )
+    width, height = params.texture
+    if width * height > limit:
+        raise ApiError(
+            413,
+            "too_many_pixels",
+            f"texture: {width}x{height} = {width * height / 1e6:.1f} megapixels; this server "
+            f"works on at most {limit / 1e6:.1f} megapixels (see --max-pixels)",
+            field="texture",
+        )
+    styles = [
+        uploads.check_image(part, f"style image {i + 1}", limit)
+        for i, part in enumerate(style_parts)
+    ]
+    return Job(content=None, styles=styles, params=params)
 
 
 def _check_working_size(params: Params, size: tuple[int, int], limit: int) -> None:

@@ -84,6 +84,8 @@ class Job:
     def __post_init__(self) -> None:
         if self.content is not None:
             self.width, self.height = self.content.size
+        elif self.params.texture:  # a texture: no content, a size
+            self.width, self.height = self.params.texture
         self.progress = empty_progress()
 
     def on_progress(self, p: nst.Progress) -> None:
@@ -298,22 +300,40 @@ class JobManager:
                 with self._lock:
                     self._running = None
 
+    def _stylize(self, job: Job) -> Image.Image:
+        content = _open(job.content)
+        # EXIF orientation stored after the pixels is only seen now: report that size.
+        job.width, job.height = content.size
+        return nst.stylize(
+            content,
+            [_open(style) for style in job.styles],
+            job.params,
+            mask=None if job.mask is None else _open(job.mask),
+            progress=job.on_progress,
+            cancel=job.cancel_event,
+            max_pixels=self.max_pixels,
+        )
+
+    def _texture(self, job: Job) -> Image.Image:
+        from nst.texture import texture
+
+        width, height = job.params.texture
+        return texture(
+            [_open(style) for style in job.styles],
+            width,
+            height,
+            job.params,
+            tileable=job.params.tileable,
+            progress=job.on_progress,
+            cancel=job.cancel_event,
+            max_pixels=self.max_pixels,
+        )
+
     def _run(self, job: Job) -> None:
         log.info("job %s started (%dx%d)", job.id, job.width, job.height)
         state, error, png = FAILED, None, None
         try:
-            content = _open(job.content)
-            # EXIF orientation stored after the pixels is only seen now: report that size.
-            job.width, job.height = content.size
-            result = nst.stylize(
-                content,
-                [_open(style) for style in job.styles],
-                job.params,
-                mask=None if job.mask is None else _open(job.mask),
-                progress=job.on_progress,
-                cancel=job.cancel_event,
-                max_pixels=self.max_pixels,
-            )
+            result = self._stylize(job) if job.content is not None else self._texture(job)
             png = encode_png(result)
             state = SUCCEEDED
         except nst.Cancelled:
