@@ -223,3 +223,34 @@ def test_with_a_selection_the_new_layer_is_transparent_outside_it(krita, doc):
     assert layer.pixelData(10, 6, 1, 1)[3] == 128
     assert layer.pixelData(6, 6, 1, 1)[3] == 0 and layer.pixelData(5, 4, 1, 1)[3] == 0
     assert layer.bounds().getRect() == (7, 6, 4, 2)
+
+
+# -- textures -------------------------------------------------------------------------------
+def test_texture_fills_the_canvas_above_the_active_layer(krita, doc):
+    source = document.texture_target(krita)
+    assert source.rect == Rect(0, 0, 40, 30) and source.mask is None
+    assert source.content_png is None  # nothing is read: a texture job sends only a size
+    layer = document.insert_result(krita, source, png(40, 30), "Texture: starry_night")
+    names = [n.name() for n in doc.rootNode().childNodes()]
+    assert names == ["Background", "Subject", "Texture: starry_night", "Top"]
+    assert layer.bounds().getRect() == (0, 0, 40, 30)
+
+
+def test_texture_in_a_selection_takes_its_box_and_shape(krita, doc):
+    selection = fake_krita.Selection(40, 30)
+    selection.select(20, 10, 18, 16, 255)
+    selection.select(20, 10, 2, 2, 0)  # a notch in the corner
+    doc.setSelection(selection)
+    source = document.texture_target(krita)
+    assert source.rect == Rect(20, 10, 18, 16) and source.mask is not None
+    layer = document.insert_result(krita, source, png(18, 16, (0, 255, 0, 255)), "Texture: x")
+    assert layer.pixelData(30, 20, 1, 1) == bytes((0, 255, 0, 255))
+    assert layer.pixelData(20, 10, 1, 1)[3] == 0  # the notch stays empty
+
+
+def test_texture_needs_a_document_and_room(krita, doc):
+    selection = fake_krita.Selection(40, 30)
+    selection.select(0, 0, 8, 8, 255)
+    doc.setSelection(selection)
+    with pytest.raises(EmptyLayer, match="at least 16x16"):
+        document.texture_target(krita)

@@ -50,6 +50,7 @@ SCENARIOS = [
     "ui",
     "dialog",
     "cancel",
+    "texture",  # on the test image, before the scenarios that open documents of their own
     "empty_layer",  # these open documents of their own
     "group_layer",
     "sixteen_bit",
@@ -336,3 +337,19 @@ def test_closing_the_document_mid_job_adds_nothing_anywhere_and_says_why(krita_r
     assert result["running"] and result["finished"] and result["unchanged"]
     [message] = result["errors"]
     assert "was closed or deleted while the style transfer ran" in message, message
+
+
+def test_texture_action_fills_the_canvas_in_a_new_layer_one_undo_step(krita_run):
+    from nst.texture import seam_ratio
+
+    result = scenario(krita_run, "texture")
+    assert result["finished"] and result["errors"] == []
+    names = [layer["name"] for layer in result["layers"]]
+    source = krita_run["report"]["source_name"]
+    assert names.index("Texture: starry_night") == names.index(source) + 1  # right above it
+    texture = next(x for x in result["layers"] if x["name"] == "Texture: starry_night")
+    assert texture["bounds"] == [0, 0, *SIZE]
+    pattern = load(result["dump"]["file"])
+    assert pattern.size == SIZE and pattern.getextrema()[3] == (255, 255)  # opaque everywhere
+    assert seam_ratio(pattern) <= 1.3, seam_ratio(pattern)
+    assert result["after_undo"]

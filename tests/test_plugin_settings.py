@@ -103,3 +103,21 @@ def test_full_quality_and_brush_size_reach_the_engine():
     store = MemoryStore()
     store.write("brush_size", "9999")  # out of range in a hand-edited kritarc: clamped
     assert Settings.load(store).to_params()["style_scale"] == 4.0
+
+
+def test_texture_params_are_valid_engine_params_and_tileable_is_kept():
+    settings = Settings(quality="full", tileable=True, brush_size=50, seed=3)
+    params = settings.to_texture_params(300, 200)
+    assert params == {
+        "texture": [300, 200],
+        "tileable": True,
+        "quality": "normal",  # a texture is painted at its own size: full means normal's steps
+        "seed": 3,
+        "style_scale": 0.5,
+    }
+    Params.from_dict(params)  # the engine accepts them as they are
+    store = MemoryStore()
+    settings.save(store)
+    assert Settings.load(store).tileable is True
+    Settings(tileable=False).save(store)
+    assert Settings.load(store).tileable is False

@@ -23,10 +23,11 @@ class Prepared:
         self.styles = styles  # [(filename, bytes)]
         self.params = params
         self.names = names
+        self.prefix = "Style"
 
     @property
     def layer_name(self) -> str:
-        return document.layer_name(self.names)
+        return document.layer_name(self.names, self.prefix)
 
 
 def prepare(krita, styles, params):
@@ -38,6 +39,20 @@ def prepare(krita, styles, params):
     source = document.read_source(doc, node)
     files = [ref.load(krita) for ref in refs]
     return Prepared(source, files, dict(params or {}), [ref.name for ref in refs])
+
+
+def prepare_texture(krita, styles, settings):
+    """What a texture run needs: where it goes (canvas or selection) and the styles."""
+    refs = [StyleRef.parse(item) for item in (styles or [])]
+    if not refs:
+        raise NSTError("Choose at least one style image.")
+    source = document.texture_target(krita)
+    files = [ref.load(krita) for ref in refs]
+    params = settings.to_texture_params(source.rect.width, source.rect.height)
+    names = [ref.name for ref in refs]
+    prepared = Prepared(source, files, params, names)
+    prepared.prefix = "Texture"
+    return prepared
 
 
 def with_client(settings, callback, server=None, token=None):
@@ -80,7 +95,8 @@ def start_job(client, prepared, want_preview=True, parent=None) -> StyleJob:
         lambda: source.content_png,  # encoded on a worker thread
         prepared.styles,
         prepared.params,
-        (lambda: source.mask_png) if source.mask is not None else None,
+        # A texture's selection is applied here, when the layer is made; the server gets a size.
+        (lambda: source.mask_png) if source.mask is not None and source.image is not None else None,
         want_preview,
         parent,
     )

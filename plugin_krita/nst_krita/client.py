@@ -160,8 +160,11 @@ class ServerClient(QObject):
         return self.request("GET", "/estimate?" + urlencode(query), callback)
 
     def submit(self, content_png, styles, params, callback, mask_png=None):
-        """`styles`: list of (filename, bytes). Answers 202 {"id", "state", ...}."""
-        files = [("content", "content.png", "image/png", content_png)]
+        """`styles`: list of (filename, bytes); content_png None: a texture job (its size is
+        params["texture"]). Answers 202 {"id", "state", ...}."""
+        files = (
+            [] if content_png is None else [("content", "content.png", "image/png", content_png)]
+        )
         for name, data in styles:
             files.append(("style", name, _image_type(data), data))
         if mask_png is not None:

@@ -44,8 +44,8 @@ class Source:
         self.mask = mask  # QImage Format_Grayscale8 or None
 
     @property
-    def content_png(self) -> bytes:
-        return to_png(self.image)
+    def content_png(self):
+        return to_png(self.image) if self.image is not None else None  # None: a texture
 
     @property
     def mask_png(self):
@@ -77,6 +77,32 @@ def target_size(krita):
     except Exception:  # noqa: BLE001 - only an estimate: no size, no estimate
         return None
     return None if is_empty(rect) else (rect.width, rect.height)
+
+
+def texture_target(krita) -> Source:
+    """Where a texture goes: the selection's box (its shape as mask) or the whole canvas,
+    in a new layer above the active one. No pixels are read: nothing is sent but a size."""
+    doc = krita.activeDocument()
+    if doc is None:
+        raise NoDocument("Open an image first: there is no active document.")
+    node = doc.activeNode()
+    if node is None:
+        raise NoDocument("Select a layer first: the texture goes in a new layer above it.")
+    canvas = Rect(0, 0, doc.width(), doc.height())
+    rect, mask = canvas, None
+    selection = doc.selection()
+    if selection is not None:
+        box = intersect(
+            Rect(selection.x(), selection.y(), selection.width(), selection.height()), canvas
+        )
+        data = bytes(selection.pixelData(*box)) if not is_empty(box) else b""
+        if not is_empty(box) and not (box == canvas and mask_is_full(data)):
+            if mask_is_empty(data):
+                raise EmptyLayer("The selection is empty: select where the texture goes.")
+            rect, mask = box, mask_to_image(data, box.width, box.height)
+    if rect.width < 16 or rect.height < 16:
+        raise EmptyLayer("The area is %dx%d px: a texture needs at least 16x16." % rect[2:])
+    return Source(doc, node, rect, None, mask)
 
 
 def read_source(doc, node) -> Source:
@@ -164,6 +190,6 @@ def insert_result(krita, source, png: bytes, name: str):
     return layer
 
 
-def layer_name(style_names) -> str:
+def layer_name(style_names, prefix="Style") -> str:
     names = [n for n in style_names if n] or ["style"]
-    return "Style: " + " + ".join(names)
+    return prefix + ": " + " + ".join(names)

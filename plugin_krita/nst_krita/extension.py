@@ -5,7 +5,7 @@ from __future__ import annotations
 from krita import Extension
 
 from . import document, managed
-from .api import explain_lost_server, prepare, start_job, with_client
+from .api import explain_lost_server, prepare, prepare_texture, start_job, with_client
 from .errors import Canceled, NSTError
 from .qt import QtWidgets, exec_
 from .settings import KritaStore, Settings
@@ -13,6 +13,7 @@ from .styles import StyleRef
 
 ACTION_DIALOG = "nst_krita_stylize"
 ACTION_REPEAT = "nst_krita_repeat"
+ACTION_TEXTURE = "nst_krita_texture"
 MENU = "filter"  # bottom of Krita's Filter menu
 TITLE = "Neural Style Transfer"
 
@@ -37,6 +38,8 @@ class NSTExtension(Extension):
         action.triggered.connect(self.show_dialog)
         action = window.createAction(ACTION_REPEAT, TITLE + " (repeat last)", MENU)
         action.triggered.connect(self.repeat_last)
+        action = window.createAction(ACTION_TEXTURE, "Neural Style Texture...", MENU)
+        action.triggered.connect(self.show_texture_dialog)
 
     # -- actions ----------------------------------------------------------------------------
     def show_dialog(self):
@@ -56,6 +59,21 @@ class NSTExtension(Extension):
         settings.save(KritaStore(self.krita))
         self.run(settings, dialog.selected_refs())
 
+    def show_texture_dialog(self):
+        """A new layer of the canvas's (or the selection's) size filled with a painting's
+        texture, tileable on request."""
+        from .ui.dialog import StyleDialog
+
+        settings = Settings.load(KritaStore(self.krita))
+        dialog = StyleDialog(
+            self.krita, settings, self.krita.activeDocument(), _main_window(), texture=True
+        )
+        if not exec_(dialog):
+            return
+        dialog.apply_to(settings)
+        settings.save(KritaStore(self.krita))
+        self.run(settings, dialog.selected_refs(), texture=True)
+
     def repeat_last(self):
         settings = Settings.load(KritaStore(self.krita))
         if not settings.last_styles:
@@ -63,11 +81,14 @@ class NSTExtension(Extension):
         self.run(settings, [StyleRef.parse(item) for item in settings.last_styles])
 
     # -- one run ------------------------------------------------------------------------------
-    def run(self, settings, refs):
+    def run(self, settings, refs, texture=False):
         from .ui.progress import ProgressDialog
 
         try:
-            prepared = prepare(self.krita, refs, settings.to_params())
+            if texture:
+                prepared = prepare_texture(self.krita, refs, settings)
+            else:
+                prepared = prepare(self.krita, refs, settings.to_params())
         except NSTError as error:
             return show_error(error)
         progress = ProgressDialog("%s: %s" % (TITLE, prepared.layer_name), _main_window())
@@ -102,7 +123,7 @@ class NSTExtension(Extension):
         if isinstance(outcome, Exception):
             error = explain_lost_server(outcome, settings)
             if isinstance(error, managed.ServerFailed) and ask_restart(error):
-                return self.run(settings, refs)
+                return self.run(settings, refs, prepared.source.image is None)
             return show_error(error)
         try:
             layer = document.insert_result(

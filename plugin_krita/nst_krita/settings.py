@@ -29,6 +29,7 @@ DEFAULTS = {
     "brush_size": 100,  # percent: the style image's size relative to the working size
     "preserve_colors": "none",
     "seed": 0,
+    "tileable": False,  # textures: repeat seamlessly
     "recent_styles": [],  # file paths, newest first
     "last_styles": [],  # [{"file": path} | {"document": name}] of the last run
 }
@@ -99,6 +100,18 @@ class Settings:
         self.recent_styles = [path] + [p for p in self.recent_styles if p != path]
         del self.recent_styles[MAX_RECENT:]
 
+    def to_texture_params(self, width: int, height: int) -> dict:
+        """The server's params for a texture of this size (no content, no strength)."""
+        params = {
+            "texture": [int(width), int(height)],
+            "tileable": bool(self.tileable),
+            "quality": self.quality if self.quality != "full" else "normal",
+            "seed": int(self.seed),
+        }
+        if self.brush_size != 100:
+            params["style_scale"] = self.brush_size / 100.0
+        return params
+
     def to_params(self) -> dict:
         """The server's params for these settings (engine names)."""
         params = {
@@ -125,6 +138,8 @@ def _parse(raw, default):
         if not isinstance(value, list):
             raise ValueError(raw)
         return value
+    if isinstance(default, bool):
+        return str(raw).strip().lower() in ("true", "1")
     if isinstance(default, int):
         return int(raw)
     return str(raw)

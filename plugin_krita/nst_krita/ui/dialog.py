@@ -25,13 +25,17 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif);;All
 
 
 class StyleDialog(W.QDialog):
-    def __init__(self, krita, settings, active_doc=None, parent=None, target_size=None):
+    def __init__(
+        self, krita, settings, active_doc=None, parent=None, target_size=None, texture=False
+    ):
         super().__init__(parent)
         self.krita = krita
         self.settings = settings
-        self.target_size = target_size  # (width, height) of what a run would send
+        # texture: "Neural Style Texture": no strength, colours or time; a Tileable box.
+        self.texture = texture
+        self.target_size = None if texture else target_size  # what a run would send
         self._estimator = None
-        self.setWindowTitle("Neural Style Transfer")
+        self.setWindowTitle("Neural Style Texture" if texture else "Neural Style Transfer")
         self._client = None
         layout = W.QVBoxLayout(self)
 
@@ -65,7 +69,8 @@ class StyleDialog(W.QDialog):
         strength_row = W.QHBoxLayout()
         strength_row.addWidget(self.strength, 1)
         strength_row.addWidget(self.strength_label)
-        form.addRow("Strength:", strength_row)
+        if not texture:
+            form.addRow("Strength:", strength_row)
 
         self.quality = W.QComboBox()
         self.quality.addItems([QUALITY_LABELS[q] for q in QUALITIES])
@@ -98,7 +103,8 @@ class StyleDialog(W.QDialog):
         form.addRow("Brush size:", self.brush)
         self.estimate = W.QLabel("")
         self.estimate.setWordWrap(True)
-        form.addRow("Time:", self.estimate)
+        if not texture:
+            form.addRow("Time:", self.estimate)
         # Asked of the server shortly after the last change, not on every keystroke.
         self._estimate_timer = QTimer(self)
         self._estimate_timer.setSingleShot(True)
@@ -112,7 +118,12 @@ class StyleDialog(W.QDialog):
             ["No (colours of the style)", "Luminance transfer", "Histogram matching"]
         )
         self.preserve.setCurrentIndex(PRESERVE.index(settings.preserve_colors))
-        form.addRow("Preserve colours:", self.preserve)
+        if not texture:
+            form.addRow("Preserve colours:", self.preserve)
+        self.tileable = W.QCheckBox("Repeats seamlessly (patterns, wrap-around mode)")
+        self.tileable.setChecked(bool(settings.tileable))
+        if texture:
+            form.addRow("Tileable:", self.tileable)
 
         self.seed = W.QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
@@ -133,7 +144,8 @@ class StyleDialog(W.QDialog):
         buttons = W.QDialogButtonBox(
             W.QDialogButtonBox.StandardButton.Ok | W.QDialogButtonBox.StandardButton.Cancel
         )
-        buttons.button(W.QDialogButtonBox.StandardButton.Ok).setText("Stylize")
+        ok_text = "Paint texture" if texture else "Stylize"
+        buttons.button(W.QDialogButtonBox.StandardButton.Ok).setText(ok_text)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
@@ -224,6 +236,7 @@ class StyleDialog(W.QDialog):
         settings.brush_size = self.brush.value()
         settings.preserve_colors = PRESERVE[self.preserve.currentIndex()]
         settings.seed = self.seed.value()
+        settings.tileable = self.tileable.isChecked()
         self.server_panel.apply_to(settings)
         refs = self.selected_refs()
         settings.last_styles = [ref.to_dict() for ref in refs]

@@ -507,6 +507,33 @@ def scenario_document_closed(doc, source):
     return result
 
 
+def scenario_texture(doc, source):
+    """Filter > Neural Style Texture...'s run: a tileable texture of the canvas's size in a
+    new layer above the active one, one undo step."""
+    from nst_krita import extension
+    from nst_krita.settings import Settings
+    from nst_krita.styles import StyleRef
+
+    shown = []
+    extension.show_error = lambda error: shown.append(str(error))
+    ext = next(e for e in Krita.instance().extensions() if type(e).__name__ == "NSTExtension")
+    before = layers(doc)
+    settings = Settings(
+        mode="external", server=SPEC["server"], quality="draft", tileable=True, seed=1
+    )
+    ext.run(settings, [StyleRef("file", SPEC["style"])], texture=True)
+    result = {"finished": wait_until(lambda: not ext.running, 90)}
+    doc.waitForDone()
+    result["errors"] = shown
+    result["layers"] = layers(doc)
+    made = [n for n in doc.rootNode().childNodes() if n.name().startswith("Texture")]
+    if made:
+        result["dump"] = dump_node(made[0], "texture")
+    undo(doc)
+    result["after_undo"] = layers(doc) == before
+    return result
+
+
 # -- managed mode: Krita's own server ---------------------------------------------------------
 def _own_server():
     from nst_krita import managed
@@ -663,6 +690,7 @@ SCENARIOS = {
     "group_layer": scenario_group_layer,
     "layer_deleted": scenario_layer_deleted,
     "document_closed": scenario_document_closed,
+    "texture": scenario_texture,
     "empty_layer": scenario_empty_layer,
     "cancel": scenario_cancel,
     "sixteen_bit": scenario_sixteen_bit,
