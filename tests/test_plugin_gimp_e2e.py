@@ -39,7 +39,7 @@ def gimp_run(tmp_path_factory, content_path, style_path):
             "token_server": server.url,
             "dead_server": f"http://127.0.0.1:{free_port()}",
             "selection": SELECTION,
-            "scenarios": ["stylize", "selection", "server_down", "bad_token"],
+            "scenarios": ["stylize", "selection", "server_down", "bad_token", "texture"],
         }
         report, output, work = harness.run_gimp(
             Path(__file__).resolve().parent / "gimp" / "gimp_driver.py", spec
@@ -106,3 +106,17 @@ def test_wrong_token_is_refused_with_a_hint_and_changes_nothing(gimp_run):
     assert result["status"] == "execution-error"
     assert "Token" in result["error"], result["error"]
     assert result["after"] == result["before"]
+
+
+def test_texture_procedure_fills_the_canvas_above_the_layer_and_tiles(gimp_run):
+    from nst.texture import seam_ratio
+
+    result = scenario(gimp_run, "texture")
+    assert result["status"] == "success", result
+    new, source = result["after"]
+    assert new["name"] == "Texture: style"
+    assert new["offsets"] == [0, 0] and new["size"] == [64 + 20, 42 + 12]  # the canvas
+    assert source == result["before"][0]
+    pattern = load(result["new_dump"])
+    assert pattern.getextrema()[3] == (255, 255)
+    assert seam_ratio(pattern) <= 1.3, seam_ratio(pattern)

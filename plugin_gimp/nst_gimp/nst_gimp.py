@@ -27,6 +27,7 @@ from nstgimp.errors import BadInput, Canceled, NSTError  # noqa: E402
 from nstgimp.region import Rect  # noqa: E402
 
 PROCEDURE = "python-fu-nst-stylize"
+TEXTURE_PROCEDURE = "python-fu-nst-texture"
 QUALITIES = (
     ("draft", "Draft (fast, 256 px)"),
     ("normal", "Normal (512 px)"),
@@ -151,6 +152,74 @@ def stylize(image, drawables, config):
     return add_result(image, drawable, rect, result, name)
 
 
+def paint_texture(image, drawables, config):
+    """A new layer of the canvas's (or the selection's box) size with the texture, above the
+    selected layer; a selection also shapes it (a layer mask, applied)."""
+    styles = style_paths(config)
+    bounds = Gimp.Selection.bounds(image)  # (success?, non-empty, x1, y1, x2, y2)
+    x1, y1, x2, y2 = bounds[-4:]
+    has_selection = bool(bounds[-5]) and not Gimp.Selection.is_empty(image)
+    if has_selection:
+        rect = Rect(x1, y1, x2 - x1, y2 - y1)
+    else:
+        rect = Rect(0, 0, image.get_width(), image.get_height())
+    if rect.width < 16 or rect.height < 16:
+        raise BadInput("The area is %dx%d px: a texture needs at least 16x16." % rect[2:])
+    params = {
+        "texture": [rect.width, rect.height],
+        "tileable": bool(config.get_property("tileable")),
+        "quality": config.get_property("quality"),
+        "seed": config.get_property("seed"),
+    }
+    if params["quality"] == "full":
+        params["quality"] = "normal"  # a texture is painted at its own size anyway
+    style_files = []
+    for path in styles:
+        with open(path, "rb") as handle:
+            style_files.append((os.path.basename(path), handle.read()))
+    Gimp.progress_init("Neural texture: connecting to the server")
+    client = connect(config)
+    job = client.submit(None, style_files, params)
+    watchdog = _watch(client, job["id"])
+    try:
+        result = run_job(client, job["id"], _progress)
+    finally:
+        if watchdog is not None:
+            watchdog.terminate()
+        Gimp.progress_end()
+    above = drawables[0] if len(drawables) == 1 and drawables[0].is_layer() else None
+    name = "Texture: " + os.path.splitext(os.path.basename(styles[0]))[0]
+    return add_texture(image, above, rect, result, name, has_selection)
+
+
+def add_texture(image, above, rect, png_bytes, name, shaped):
+    handle, path = tempfile.mkstemp(suffix=".png", prefix="nst-gimp-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(png_bytes)
+        image.undo_group_start()
+        try:
+            layer = Gimp.file_load_layer(
+                Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(path)
+            )
+            layer.set_name(name)
+            layer.set_offsets(rect.x, rect.y)
+            parent = above.get_parent() if above is not None else None
+            position = image.get_item_position(above) if above is not None else 0
+            image.insert_layer(layer, parent, position)
+            if shaped:
+                if not layer.has_alpha():
+                    layer.add_alpha()
+                layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+                layer.remove_mask(Gimp.MaskApplyMode.APPLY)
+        finally:
+            image.undo_group_end()
+    finally:
+        os.remove(path)
+    Gimp.displays_flush()
+    return layer
+
+
 def _progress(fraction, text):
     Gimp.progress_set_text(text)
     return Gimp.progress_update(fraction) is not False
@@ -174,6 +243,14 @@ def _watch(client, job_id):
 
 
 def run(procedure, run_mode, image, drawables, config, data):
+    return _run(stylize, procedure, run_mode, image, drawables, config)
+
+
+def run_texture(procedure, run_mode, image, drawables, config, data):
+    return _run(paint_texture, procedure, run_mode, image, drawables, config)
+
+
+def _run(work, procedure, run_mode, image, drawables, config):
     if run_mode == Gimp.RunMode.INTERACTIVE:
         GimpUi.init("nst_gimp")
         dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
@@ -183,10 +260,12 @@ def run(procedure, run_mode, image, drawables, config, data):
         if not accepted:
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:
-        stylize(image, drawables, config)
+        work(image, drawables, config)
     except Canceled:
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
-    except NSTError as error:
+    except Exception as error:  # noqa: BLE001 - shown to the user rather than a bare failure
+        if not isinstance(error, NSTError):
+            error = NSTError("The plug-in failed: %s: %s" % (type(error).__name__, error))
         return procedure.new_return_values(
             Gimp.PDBStatusType.EXECUTION_ERROR,
             GLib.Error.new_literal(GLib.quark_from_string("nst-gimp"), str(error), 0),
@@ -196,13 +275,15 @@ def run(procedure, run_mode, image, drawables, config, data):
 
 class NeuralStyle(Gimp.PlugIn):
     def do_query_procedures(self):
-        return [PROCEDURE]
+        return [PROCEDURE, TEXTURE_PROCEDURE]
 
     def do_set_i18n(self, name):
         return False
 
     def do_create_procedure(self, name):
         Gegl.init(None)
+        if name == TEXTURE_PROCEDURE:
+            return self._texture_procedure(name)
         procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         procedure.set_image_types("*")
         procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
@@ -217,28 +298,7 @@ class NeuralStyle(Gimp.PlugIn):
             name,
         )
         procedure.set_attribution("nst-krita", "nst-krita", "2026")
-        procedure.add_file_argument(
-            "style",
-            "_Style image",
-            "A painting whose style to use",
-            Gimp.FileChooserAction.OPEN,
-            True,
-            None,
-            GObject.ParamFlags.READWRITE,
-        )
-        procedure.add_string_argument(
-            "styles",
-            "More st_yles",
-            "Style image paths, one per line (with or instead of Style image)",
-            "",
-            GObject.ParamFlags.READWRITE,
-        )
-        choice = Gimp.Choice.new()
-        for index, (nick, label) in enumerate(QUALITIES):
-            choice.add(nick, index, label, "")
-        procedure.add_choice_argument(
-            "quality", "_Quality", "Quality preset", choice, "normal", GObject.ParamFlags.READWRITE
-        )
+        _add_style_arguments(procedure)
         procedure.add_double_argument(
             "strength",
             "St_rength",
@@ -248,20 +308,76 @@ class NeuralStyle(Gimp.PlugIn):
             1.0,
             GObject.ParamFlags.READWRITE,
         )
-        procedure.add_int_argument(
-            "seed", "See_d", "Random seed", 0, 2**31 - 1, 0, GObject.ParamFlags.READWRITE
+        _add_common_arguments(procedure)
+        return procedure
+
+    def _texture_procedure(self, name):
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_texture, None)
+        procedure.set_image_types("*")
+        procedure.set_sensitivity_mask(
+            Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.NO_DRAWABLES
         )
-        procedure.add_string_argument(
-            "server",
-            "Ser_ver",
-            "The server's address, e.g. http://127.0.0.1:8765 (empty: the plug-in's own)",
-            "",
+        procedure.set_menu_label("Neural Style Te_xture...")
+        procedure.add_menu_path("<Image>/Filters/Artistic")
+        procedure.set_documentation(
+            "Fill a new layer with a painting's texture (tileable on request)",
+            "Paints a new layer of the canvas's size (or the selection's, shaped by it) with "
+            "the strokes, colours and grain of one or more paintings and no subject, on the "
+            "style-transfer server. Tileable: it repeats without a seam.",
+            name,
+        )
+        procedure.set_attribution("nst-krita", "nst-krita", "2026")
+        _add_style_arguments(procedure)
+        procedure.add_boolean_argument(
+            "tileable",
+            "_Tileable",
+            "Repeats seamlessly in both directions",
+            False,
             GObject.ParamFlags.READWRITE,
         )
-        procedure.add_string_argument(
-            "token", "To_ken", "The server's token, if it has one", "", GObject.ParamFlags.READWRITE
-        )
+        _add_common_arguments(procedure)
         return procedure
+
+
+def _add_style_arguments(procedure):
+    procedure.add_file_argument(
+        "style",
+        "_Style image",
+        "A painting whose style to use",
+        Gimp.FileChooserAction.OPEN,
+        True,
+        None,
+        GObject.ParamFlags.READWRITE,
+    )
+    procedure.add_string_argument(
+        "styles",
+        "More st_yles",
+        "Style image paths, one per line (with or instead of Style image)",
+        "",
+        GObject.ParamFlags.READWRITE,
+    )
+    choice = Gimp.Choice.new()
+    for index, (nick, label) in enumerate(QUALITIES):
+        choice.add(nick, index, label, "")
+    procedure.add_choice_argument(
+        "quality", "_Quality", "Quality preset", choice, "normal", GObject.ParamFlags.READWRITE
+    )
+
+
+def _add_common_arguments(procedure):
+    procedure.add_int_argument(
+        "seed", "See_d", "Random seed", 0, 2**31 - 1, 0, GObject.ParamFlags.READWRITE
+    )
+    procedure.add_string_argument(
+        "server",
+        "Ser_ver",
+        "The server's address, e.g. http://127.0.0.1:8765 (empty: the plug-in's own)",
+        "",
+        GObject.ParamFlags.READWRITE,
+    )
+    procedure.add_string_argument(
+        "token", "To_ken", "The server's token, if it has one", "", GObject.ParamFlags.READWRITE
+    )
 
 
 Gimp.main(NeuralStyle.__gtype__, sys.argv)

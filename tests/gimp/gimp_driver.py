@@ -56,8 +56,8 @@ def open_test_image():
     return image, image.get_layers()[0]
 
 
-def run_plugin(image, layer, **settings):
-    proc = Gimp.get_pdb().lookup_procedure("python-fu-nst-stylize")
+def run_plugin(image, layer, procedure="python-fu-nst-stylize", **settings):
+    proc = Gimp.get_pdb().lookup_procedure(procedure)
     config = proc.create_config()
     config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
     config.set_property("image", image)
@@ -114,7 +114,18 @@ def scenario_bad_token():
     return out
 
 
+def scenario_texture():
+    image, layer = open_test_image()
+    before = describe(image)
+    out = run_plugin(image, layer, procedure="python-fu-nst-texture", tileable=True)
+    out.update(before=before, after=describe(image))
+    if len(image.get_layers()) > 1:
+        out["new_dump"] = dump(image.get_layers()[0], "texture")
+    return out
+
+
 SCENARIOS = {
+    "texture": scenario_texture,
     "stylize": scenario_stylize,
     "selection": scenario_selection,
     "server_down": scenario_server_down,

@@ -108,8 +108,11 @@ class ServerClient:
         return self.json("GET", "/health")
 
     def submit(self, content_png: bytes, styles, params: dict, mask_png: bytes = b"") -> dict:
-        """styles: list of (file name, bytes). Returns the new job's JSON (id, state...)."""
-        files = [("content", "content.png", "image/png", content_png)]
+        """styles: list of (file name, bytes). Returns the new job's JSON (id, state...).
+        content_png None: a texture job, whose size is params["texture"]."""
+        files = (
+            [] if content_png is None else [("content", "content.png", "image/png", content_png)]
+        )
         files += [("style", name, "application/octet-stream", data) for name, data in styles]
         if mask_png:
             files.append(("mask", "mask.png", "image/png", mask_png))
