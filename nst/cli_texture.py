@@ -28,6 +28,9 @@ def add_parsers(sub: Any) -> None:
     tx.add_argument("--style-scale", type=float, metavar="S", help="brush-stroke scale, default 1")
     tx.add_argument("--style-blend", type=float, nargs="+", metavar="W", help="weight per style")
     tx.add_argument("--tv-weight", type=float, metavar="W", help="smoothness, default 1")
+    tx.add_argument(
+        "--pooling", choices=CHOICES["pooling"], help="max (default, sharper) or avg (smoother)"
+    )
     tx.add_argument("--device", choices=CHOICES["device"])
     tx.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -65,7 +68,16 @@ def run_texture(args: argparse.Namespace) -> int:
     for path in args.styles:
         _check_file(path, "style image")
     width, height = parse_size(args.size)
-    names = ("quality", "iterations", "style_scale", "style_blend", "tv_weight", "device", "seed")
+    names = (
+        "quality",
+        "iterations",
+        "style_scale",
+        "style_blend",
+        "tv_weight",
+        "pooling",
+        "device",
+        "seed",
+    )
     params = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if "iterations" in params:
         params["scales"] = None
