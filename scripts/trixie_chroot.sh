@@ -7,7 +7,7 @@
 # only while packages install (and while a test runs an editor), never left mounted.
 set -euo pipefail
 DIR=${NST_CHROOT:-/var/cache/nst-trixie}
-PACKAGES="gimp python3-gi gir1.2-gimp-3.0 krita python3-pyqt5 xvfb xauth imagemagick"
+PACKAGES="gimp python3-gi gir1.2-gimp-3.0 krita python3-pyqt5 xvfb xauth imagemagick xdotool"
 READY="$DIR/.nst-packages"
 
 if [ -f "$READY" ] && [ "$(cat "$READY")" = "$PACKAGES" ]; then

@@ -120,3 +120,25 @@ def test_texture_procedure_fills_the_canvas_above_the_layer_and_tiles(gimp_run):
     pattern = load(result["new_dump"])
     assert pattern.getextrema()[3] == (255, 255)
     assert seam_ratio(pattern) <= 1.3, seam_ratio(pattern)
+
+
+def test_one_undo_in_gimp_removes_the_result(tmp_path, content_path, style_path):
+    """GIMP 3 has no undo call for plug-ins or scripts: its GUI runs under Xvfb and gets
+    Ctrl+Z as a painter would press it (xdotool), once, after the plug-in ran."""
+    Image.open(content_path).convert("RGBA").resize((64, 42)).save(tmp_path / "content.png")
+    Image.open(style_path).convert("RGB").resize((64, 50)).save(tmp_path / "style.png")
+    with ServerProcess() as server:
+        spec = {
+            "image": str(tmp_path / "content.png"),
+            "styles": [str(tmp_path / "style.png")],
+            "files": [str(tmp_path / "content.png"), str(tmp_path / "style.png")],
+            "server": server.url,
+        }
+        driver = Path(__file__).resolve().parent / "gimp" / "undo_driver.py"
+        report, output, _ = harness.run_gimp(driver, spec, timeout=200, gui=True)
+    assert report.get("scenarios"), output[-3000:]
+    result = report["scenarios"]["undo"]
+    assert "exception" not in result, result
+    assert result["status"] == "success"
+    assert result["after_run"] == ["Style: style", "Background"]
+    assert result["after_one_undo"] == ["Background"]
