@@ -164,13 +164,7 @@ class Client:
     ) -> Image.Image:
         """A width x height texture of `styles` painted by the server (tileable on request)."""
         params = {**(params or {}), "texture": [width, height], "tileable": tileable}
-        job = self.submit(None, styles, params)
-        try:
-            job.wait(progress=progress)
-        except KeyboardInterrupt:
-            job.cancel()
-            raise
-        return job.result()
+        return _finish(self.submit(None, styles, params), progress)
 
     def job(self, job_id: str) -> Job:
         """A handle on an existing job (e.g. one submitted by another program)."""
@@ -185,13 +179,7 @@ class Client:
         progress: Callable[[JobStatus], None] | None = None,
     ) -> Image.Image:
         """Submit, wait and fetch the result; the job is canceled if waiting is interrupted."""
-        job = self.submit(content, styles, params, mask)
-        try:
-            job.wait(progress=progress)
-        except KeyboardInterrupt:
-            job.cancel()
-            raise
-        return job.result()
+        return _finish(self.submit(content, styles, params, mask), progress)
 
     # -- plumbing ---------------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -277,6 +265,16 @@ class Job:
 
 
 # -- helpers ------------------------------------------------------------------------------
+def _finish(job: Job, progress: Callable[[JobStatus], None] | None) -> Image.Image:
+    """Wait for a submitted job and fetch its result; cancel it if waiting is interrupted."""
+    try:
+        job.wait(progress=progress)
+    except KeyboardInterrupt:
+        job.cancel()
+        raise
+    return job.result()
+
+
 def _is_single(styles: Any) -> bool:
     return isinstance(styles, (str, Image.Image)) or hasattr(styles, "__fspath__")
 

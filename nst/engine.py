@@ -100,26 +100,9 @@ def stylize(
     callable; when set, the run stops within one step and raises Cancelled.
     """
     params = Params.from_dict(params) if isinstance(params, dict) or params is None else params
-    style_list = (
-        [styles]
-        if isinstance(styles, (str, Image.Image)) or hasattr(styles, "__fspath__")
-        else list(styles)
-    )
-    if not style_list:
-        raise NSTError("at least one style image is needed")
-    blend = params.style_blend or [1.0] * len(style_list)
-    if len(blend) != len(style_list):
-        raise ParamsError(
-            "style_blend", f"has {len(blend)} weights but there are {len(style_list)} style images"
-        )
-    blend = [b / sum(blend) for b in blend]
-
+    style_images, blend = open_styles(styles, params, max_pixels)
     content_image = images.open_image(content, "content image", max_pixels)
     content_rgb, alpha = images.split_alpha(content_image)
-    style_images = [
-        images.split_alpha(images.open_image(s, f"style image {i + 1}", max_pixels))[0]
-        for i, s in enumerate(style_list)
-    ]
     mask_image = images.prepare_mask(mask, content_rgb.size, max_pixels)
 
     try:
@@ -142,26 +125,59 @@ def stylize(
     return images.restore_alpha_and_mask(out, content_rgb, alpha, mask_image)
 
 
+def open_styles(
+    styles: ImageInput | Sequence[ImageInput], params: Params, max_pixels: int
+) -> tuple[list[Image.Image], list[float]]:
+    """The style images (RGB, opened and checked) and their blend weights, summing to 1."""
+    style_list = (
+        [styles]
+        if isinstance(styles, (str, Image.Image)) or hasattr(styles, "__fspath__")
+        else list(styles)
+    )
+    if not style_list:
+        raise NSTError("at least one style image is needed")
+    blend = params.style_blend or [1.0] * len(style_list)
+    if len(blend) != len(style_list):
+        raise ParamsError(
+            "style_blend", f"has {len(blend)} weights but there are {len(style_list)} style images"
+        )
+    style_images = [
+        images.split_alpha(images.open_image(s, f"style image {i + 1}", max_pixels))[0]
+        for i, s in enumerate(style_list)
+    ]
+    return style_images, [b / sum(blend) for b in blend]
+
+
 class _NonFinite(Exception):
     """Raised inside the closure when the loss or its gradient is NaN or infinite."""
 
 
-def _optimise_safely(params: Params, *args) -> torch.Tensor:
-    """_optimise; if the loss turns NaN or infinite in reduced precision (a device whose bf16
-    or fp16 misbehaves), the run starts again in float32. Never a garbage image as a result."""
+DIVERGED = (
+    "the optimisation diverged (its loss became NaN or infinite, also in float32), so "
+    "there is no result; try a lower strength or smoothness, other weights, or the CPU"
+)
+
+
+def _optimise_safely(
+    params: Params,
+    *args,
+    optimise: Callable[..., torch.Tensor] | None = None,
+    diverged: str = DIVERGED,
+) -> torch.Tensor:
+    """optimise (default _optimise); if the loss turns NaN or infinite in reduced precision (a
+    device whose bf16 or fp16 misbehaves), the run starts again in float32. Never a garbage
+    image as a result: NumericalError(diverged) if float32 fails too."""
+    optimise = optimise or _optimise
     try:
-        return _optimise(params, *args)
+        return optimise(params, *args)
     except _NonFinite:
         if pick_precision(params.precision, pick_device(params.device)) != torch.float32:
             log.warning("the loss became NaN or infinite in reduced precision: again in float32")
             try:
-                return _optimise(params.replace(precision="fp32"), *args)
+                return optimise(params.replace(precision="fp32"), *args)
             except _NonFinite:
                 pass
-    raise NumericalError(
-        "the optimisation diverged (its loss became NaN or infinite, also in float32), so "
-        "there is no result; try a lower strength or smoothness, other weights, or the CPU"
-    )
+    raise NumericalError(diverged)
 
 
 def _oom_message(params: Params) -> str:

@@ -63,7 +63,7 @@ def content_reconstructions(
             device=device,
             precision="fp32",
         )
-        result = _rebuild(params, target, [], steps, cancel, _report(on_step, layer))
+        result, _ = _rebuild(params, target, [], steps, cancel, _report(on_step, layer))
         error = float((result.cpu() - target).abs().mean())
         out.append(Reconstruction(layer, images.to_image(result), error))
     return out
@@ -97,12 +97,10 @@ def style_reconstructions(
         start = style.mean(dim=(-1, -2), keepdim=True) + texture.NOISE_SIGMA * torch.randn(
             style.shape, generator=torch.Generator().manual_seed(seed)
         )
-        result = _rebuild(
+        result, objective = _rebuild(
             params, style, [style], steps, cancel, _report(on_step, label), start.clamp(0, 255)
         )
-        model = load_vgg19("caffe", "max", pick_device(device))
         with torch.no_grad():
-            objective = Objective(model, params, None, [style.to(result.device)], [1.0])
             loss = float(objective(result))
         out.append(Reconstruction(label, images.to_image(result), loss))
     return out
@@ -120,7 +118,8 @@ def _rebuild(
     cancel: CancelFlag,
     progress,
     start: torch.Tensor | None = None,
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, Objective]:
+    """The image rebuilt from noise (or `start`), and the objective it minimised."""
     device = pick_device(params.device)
     dtype = pick_precision(params.precision, device)
     model = load_vgg19(params.weights, params.pooling, device)
@@ -133,7 +132,7 @@ def _rebuild(
     start = start.to(device)
     h, w = target.shape[-2:]
     tracker = _Tracker([Scale(w, h, steps, None)], progress)
-    return _optimise_scale(params, objective, start, steps, cancel, tracker)
+    return _optimise_scale(params, objective, start, steps, cancel, tracker), objective
 
 
 def grid(

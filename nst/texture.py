@@ -20,8 +20,16 @@ from PIL import Image
 
 from nst import estimate, images, tiles
 from nst.device import pick_device, pick_precision
-from nst.engine import CancelFlag, ProgressCallback, _NonFinite, _optimise_scale, _Tracker
-from nst.errors import Cancelled, NSTError, NumericalError, ParamsError
+from nst.engine import (
+    CancelFlag,
+    ProgressCallback,
+    _is_cancelled,
+    _optimise_safely,
+    _optimise_scale,
+    _Tracker,
+    open_styles,
+)
+from nst.errors import Cancelled, ParamsError
 from nst.images import ImageInput
 from nst.losses import Objective
 from nst.params import Params
@@ -57,40 +65,22 @@ def texture(
         raise ParamsError(
             "size", f"{width}x{height} is over the limit of {max_pixels / 1e6:.1f} megapixels"
         )
-    style_list = (
-        [styles]
-        if isinstance(styles, (str, Image.Image)) or hasattr(styles, "__fspath__")
-        else list(styles)
-    )
-    if not style_list:
-        raise NSTError("at least one style image is needed")
-    blend = params.style_blend or [1.0] * len(style_list)
-    if len(blend) != len(style_list):
-        raise ParamsError(
-            "style_blend", f"has {len(blend)} weights but there are {len(style_list)} style images"
-        )
-    blend = [b / sum(blend) for b in blend]
-    style_images = [
-        images.split_alpha(images.open_image(s, f"style image {i + 1}", max_pixels))[0]
-        for i, s in enumerate(style_list)
-    ]
+    style_images, blend = open_styles(styles, params, max_pixels)
     # The texture is painted at the size asked for, whatever the preset's working size.
     params = params.replace(size=max(width, height), content_weight=0.0)
-    try:
-        result = _synthesize(params, width, height, style_images, blend, tileable, progress, cancel)
-    except _NonFinite:
-        if pick_precision(params.precision, pick_device(params.device)) == torch.float32:
-            raise NumericalError("the texture's optimisation diverged; try another seed") from None
-        result = _synthesize(
-            params.replace(precision="fp32"),
-            width,
-            height,
-            style_images,
-            blend,
-            tileable,
-            progress,
-            cancel,
-        )
+    result = _optimise_safely(
+        params,
+        width,
+        height,
+        style_images,
+        blend,
+        tileable,
+        progress,
+        cancel,
+        optimise=_synthesize,
+        diverged="the texture's optimisation diverged (NaN or infinite, also in float32); "
+        "try another seed",
+    )
     return images.to_image(result)
 
 
@@ -121,7 +111,7 @@ def _synthesize(
     tracker = _Tracker(plan, progress)
 
     def on_tile(done: int, total: int) -> None:
-        if cancel is not None and (cancel.is_set() if hasattr(cancel, "is_set") else cancel()):
+        if _is_cancelled(cancel):
             raise Cancelled("cancelled")
         tracker.tile(done, total)
 

@@ -98,6 +98,21 @@ def read(drawable, rect, channels=4):
 
 def add_result(image, drawable, rect, png_bytes, name):
     """The result as a new layer just above the source, in one undo step; returns it."""
+    ok, ox, oy = drawable.get_offsets()
+    parent, position = drawable.get_parent(), image.get_item_position(drawable)
+    return _insert_layer(image, png_bytes, name, ox + rect.x, oy + rect.y, parent, position)
+
+
+def add_texture(image, above, rect, png_bytes, name, shaped):
+    """The texture as a new layer above `above` (or on top), shaped by the selection."""
+    parent = above.get_parent() if above is not None else None
+    position = image.get_item_position(above) if above is not None else 0
+    return _insert_layer(image, png_bytes, name, rect.x, rect.y, parent, position, shaped)
+
+
+def _insert_layer(image, png_bytes, name, x, y, parent, position, shaped=False):
+    """The PNG as a new layer at (x, y), inserted at `position` in `parent`, in one undo
+    step; `shaped`: cut to the selection (a layer mask from it, applied)."""
     handle, path = tempfile.mkstemp(suffix=".png", prefix="nst-gimp-")
     try:
         with os.fdopen(handle, "wb") as out:
@@ -108,9 +123,13 @@ def add_result(image, drawable, rect, png_bytes, name):
                 Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(path)
             )
             layer.set_name(name)
-            ok, ox, oy = drawable.get_offsets()
-            layer.set_offsets(ox + rect.x, oy + rect.y)
-            image.insert_layer(layer, drawable.get_parent(), image.get_item_position(drawable))
+            layer.set_offsets(x, y)
+            image.insert_layer(layer, parent, position)
+            if shaped:
+                if not layer.has_alpha():
+                    layer.add_alpha()
+                layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+                layer.remove_mask(Gimp.MaskApplyMode.APPLY)
         finally:
             image.undo_group_end()
     finally:
@@ -133,21 +152,7 @@ def stylize(image, drawables, config):
     }
     content = png.encode(rect.width, rect.height, 4, read(drawable, rect))
     mask_png = png.encode(rect.width, rect.height, 1, mask) if mask is not None else b""
-    style_files = []
-    for path in styles:
-        with open(path, "rb") as handle:
-            style_files.append((os.path.basename(path), handle.read()))
-
-    Gimp.progress_init("Neural style: connecting to the server")
-    client = connect(config)
-    job = client.submit(content, style_files, params, mask_png)
-    watchdog = _watch(client, job["id"])
-    try:
-        result = run_job(client, job["id"], _progress)
-    finally:
-        if watchdog is not None:
-            watchdog.terminate()
-        Gimp.progress_end()
+    result = _run_on_server(config, "Neural style", styles, params, content, mask_png)
     name = "Style: " + os.path.splitext(os.path.basename(styles[0]))[0]
     return add_result(image, drawable, rect, result, name)
 
@@ -173,51 +178,29 @@ def paint_texture(image, drawables, config):
     }
     if params["quality"] == "full":
         params["quality"] = "normal"  # a texture is painted at its own size anyway
-    style_files = []
-    for path in styles:
-        with open(path, "rb") as handle:
-            style_files.append((os.path.basename(path), handle.read()))
-    Gimp.progress_init("Neural texture: connecting to the server")
-    client = connect(config)
-    job = client.submit(None, style_files, params)
-    watchdog = _watch(client, job["id"])
-    try:
-        result = run_job(client, job["id"], _progress)
-    finally:
-        if watchdog is not None:
-            watchdog.terminate()
-        Gimp.progress_end()
+    result = _run_on_server(config, "Neural texture", styles, params)
     above = drawables[0] if len(drawables) == 1 and drawables[0].is_layer() else None
     name = "Texture: " + os.path.splitext(os.path.basename(styles[0]))[0]
     return add_texture(image, above, rect, result, name, has_selection)
 
 
-def add_texture(image, above, rect, png_bytes, name, shaped):
-    handle, path = tempfile.mkstemp(suffix=".png", prefix="nst-gimp-")
+def _run_on_server(config, label, styles, params, content=None, mask_png=b""):
+    """Send a job (content None: a texture) and follow it in GIMP's progress bar; returns
+    the result PNG."""
+    style_files = []
+    for path in styles:
+        with open(path, "rb") as handle:
+            style_files.append((os.path.basename(path), handle.read()))
+    Gimp.progress_init(label + ": connecting to the server")
+    client = connect(config)
+    job = client.submit(content, style_files, params, mask_png)
+    watchdog = _watch(client, job["id"])
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(png_bytes)
-        image.undo_group_start()
-        try:
-            layer = Gimp.file_load_layer(
-                Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(path)
-            )
-            layer.set_name(name)
-            layer.set_offsets(rect.x, rect.y)
-            parent = above.get_parent() if above is not None else None
-            position = image.get_item_position(above) if above is not None else 0
-            image.insert_layer(layer, parent, position)
-            if shaped:
-                if not layer.has_alpha():
-                    layer.add_alpha()
-                layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
-                layer.remove_mask(Gimp.MaskApplyMode.APPLY)
-        finally:
-            image.undo_group_end()
+        return run_job(client, job["id"], _progress)
     finally:
-        os.remove(path)
-    Gimp.displays_flush()
-    return layer
+        if watchdog is not None:
+            watchdog.terminate()
+        Gimp.progress_end()
 
 
 def _progress(fraction, text):
