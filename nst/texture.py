@@ -98,9 +98,10 @@ def _synthesize(
     dtype = pick_precision(params.precision, device)
     model = load_vgg19(params.weights, params.pooling, device)
     generator = torch.Generator().manual_seed(params.seed)
+    planned = estimate.plan(params, width, height, dtype, device)
     plan = [
-        estimate.Scale(*_side(s.width, s.height, tileable, last), s.steps, s.core)
-        for last, s in _with_last(estimate.plan(params, width, height, dtype, device))
+        estimate.Scale(*_side(s.width, s.height, tileable, s is planned[-1]), s.steps, s.core)
+        for s in planned
     ]
     if tileable and plan[-1].core is not None:  # tiles have edges; a torus has none
         raise ParamsError(
@@ -139,10 +140,6 @@ def _synthesize(
         image = _optimise_scale(params, objective, image, scale.steps, cancel, tracker)
     assert image is not None
     return image
-
-
-def _with_last(plan: list) -> list:
-    return [(i == len(plan) - 1, s) for i, s in enumerate(plan)]
 
 
 def _side(width: int, height: int, tileable: bool, last: bool) -> tuple[int, int]:

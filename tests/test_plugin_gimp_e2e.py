@@ -55,7 +55,7 @@ def scenario(run, name):
 
 
 def load(path: str) -> Image.Image:
-    return Image.open(io.BytesIO(harness.host_path(None, path).read_bytes())).convert("RGBA")
+    return Image.open(io.BytesIO(harness.host_path(path).read_bytes())).convert("RGBA")
 
 
 def test_result_layer_goes_above_the_source_with_its_size_and_offsets(gimp_run):

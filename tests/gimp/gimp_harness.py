@@ -101,6 +101,6 @@ def run_gimp(
     return report, done.stdout + done.stderr, work
 
 
-def host_path(work: Path, inside: str) -> Path:
+def host_path(inside: str) -> Path:
     """A path the driver reported (inside the chroot) as seen from here."""
     return CHROOT / inside.lstrip("/")
