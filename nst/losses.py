@@ -43,7 +43,7 @@ class _Gram(torch.autograd.Function):
     autograd's own (for `flat @ flat.T` on a float32 copy) keeps that copy, runs two matrix
     products and adds them, and returns the gradient in NCHW while the network runs in
     channels_last, so merging it with the next layer's gradient is a slow strided add: 40%
-    of a 512 px CPU step (bench/bench_engine.py --profile). Here G is symmetric, so the
+    of a 512 px CPU step (bench/profile_step.py). Here G is symmetric, so the
     gradient is one product, (dG + dG^T) F / (C H W), in the features' own dtype and layout.
     """
 

@@ -98,7 +98,6 @@ class VGG19Features(nn.Module):
                 out[name] = x * self.units[name] if name in self.units else x
         return out
 
-
     def _weights_for(self, x: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """The weights in autocast's dtype, cast once per dtype: autocast would cast all 20
         million of them again on every call, a fifth of a 128 px bf16 step on the CPU."""
