@@ -32,9 +32,13 @@ TV_WEIGHT = 1e-3
 REFERENCE_SIZE = 512
 
 
-def gram(features: torch.Tensor) -> torch.Tensor:
-    """Gram matrix divided by the element count C*H*W: (N, C, H, W) -> (N, C, C), float32."""
-    return _Gram.apply(features)
+def gram(features: torch.Tensor, region: tuple[slice, slice] | None = None) -> torch.Tensor:
+    """Gram matrix divided by the element count C*H*W: (N, C, H, W) -> (N, C, C), float32.
+
+    region: (rows, columns) of the features to use (a tile's core, nst/tiles.py); C*H*W is
+    then the region's. Its gradient is zero elsewhere.
+    """
+    return _Gram.apply(features, region)
 
 
 class _Gram(torch.autograd.Function):
@@ -43,28 +47,37 @@ class _Gram(torch.autograd.Function):
     autograd's own (for `flat @ flat.T` on a float32 copy) keeps that copy, runs two matrix
     products and adds them, and returns the gradient in NCHW while the network runs in
     channels_last, so merging it with the next layer's gradient is a slow strided add: 40%
-    of a 512 px CPU step (bench/profile_step.py). Here G is symmetric, so the
-    gradient is one product, (dG + dG^T) F / (C H W), in the features' own dtype and layout.
+    of a 512 px CPU step (bench/profile_step.py). Here G is symmetric, so the gradient is
+    one product, (dG + dG^T) F / (C H W), in the features' own dtype and layout.
     """
 
     @staticmethod
-    def forward(ctx, features: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        n, c, h, w = features.shape
-        flat = _positions_by_channels(features)
+    def forward(ctx, features: torch.Tensor, region) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(features)
-        full = flat.float()  # exact for bf16 features: their products summed in float32
+        ctx.region = region
+        part = features if region is None else features[..., region[0], region[1]]
+        n, c, h, w = part.shape
+        full = _positions_by_channels(part).float()  # exact for bf16: summed in float32
         return _matmul(full.transpose(1, 2), full) / (c * h * w)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         (features,) = ctx.saved_tensors
-        n, c, h, w = features.shape
-        flat = _positions_by_channels(features)
+        region = ctx.region
+        part = features if region is None else features[..., region[0], region[1]]
+        n, c, h, w = part.shape
         sym = ((grad + grad.transpose(1, 2)) / (c * h * w)).to(features.dtype)
-        out = _matmul(flat, sym).reshape(n, h, w, c).permute(0, 3, 1, 2)
-        channels_last = features.is_contiguous(memory_format=torch.channels_last)
-        layout = torch.channels_last if channels_last else torch.contiguous_format
-        return out.contiguous(memory_format=layout)
+        out = _matmul(_positions_by_channels(part), sym).reshape(n, h, w, c).permute(0, 3, 1, 2)
+        if region is None:
+            return out.contiguous(memory_format=_layout(features)), None
+        whole = torch.zeros_like(features)  # keeps the features' layout
+        whole[..., region[0], region[1]] = out
+        return whole, None
+
+
+def _layout(tensor: torch.Tensor) -> torch.memory_format:
+    channels_last = tensor.is_contiguous(memory_format=torch.channels_last)
+    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
