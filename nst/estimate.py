@@ -17,9 +17,11 @@ import torch
 from nst import memory, tiles
 from nst.params import Params
 
-# Fitted on a 2-core CPU (bf16: 28, 76 and 243 ms per step at 64, 128 and 256 px): without it
-# the first ETA of a run was 10x too long.
-STEP_OVERHEAD_PIXELS = 4096
+# Fitted on a 2-core CPU, bf16, steps from 64x64 to 512x512 (50, 63, 152, 198, 481 and 818 ms
+# at 64x64, 128x80, 256x160, 256x256, 512x320, 512x512): every one within 9%. Without it the
+# first ETA of a run was 10x too long; with the earlier 4096 (before the faster Gram backward
+# made big steps cheaper) a 128 px step was estimated at 0.65 of its time.
+STEP_OVERHEAD_PIXELS = 14000
 # A tiled step runs the tiles twice (statistics, then gradients) with their halos; per pixel it
 # cost 1.4x to 1.9x a 1024 px one-pass step (bench/bench_tiles.py, 2048 and 4096 px).
 TILED_STEP_COST = 1.7
