@@ -66,8 +66,11 @@ class _Gram(torch.autograd.Function):
         region = ctx.region
         part = features if region is None else features[..., region[0], region[1]]
         n, c, h, w = part.shape
-        sym = ((grad + grad.transpose(1, 2)) / (c * h * w)).to(features.dtype)
-        out = _matmul(_positions_by_channels(part), sym).reshape(n, h, w, c).permute(0, 3, 1, 2)
+        # bf16 has float32's range; fp16's could underflow the small dG: float32 there.
+        work = torch.bfloat16 if features.dtype == torch.bfloat16 else torch.float32
+        sym = ((grad + grad.transpose(1, 2)) / (c * h * w)).to(work)
+        flat = _positions_by_channels(part).to(work)
+        out = _matmul(flat, sym).to(features.dtype).reshape(n, h, w, c).permute(0, 3, 1, 2)
         if region is None:
             return out.contiguous(memory_format=_layout(features)), None
         whole = torch.zeros_like(features)  # keeps the features' layout

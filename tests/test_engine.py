@@ -35,6 +35,31 @@ def test_gram_is_independent_of_image_size() -> None:
     assert torch.allclose(gram(f), gram(tiled), atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+@pytest.mark.parametrize("region", [None, (slice(1, 5), slice(2, 5))])
+def test_gram_gradient_matches_autograd_in_float64(dtype, layout, region) -> None:
+    # gram() has a hand-written backward (speed): it must be the true gradient, in the
+    # features' layout, zero outside a region.
+    torch.manual_seed(0)
+    f = (torch.rand(2, 8, 6, 5) * 10).to(dtype).contiguous(memory_format=layout)
+    f.requires_grad_(True)
+    weights = torch.randn(2, 8, 8)
+    (gram(f, region) * weights).sum().backward()
+
+    exact = f.detach().double().requires_grad_(True)
+    part = exact if region is None else exact[..., region[0], region[1]]
+    flat = part.reshape(2, 8, -1)
+    g = flat @ flat.transpose(1, 2) / part[0].numel()
+    (g * weights.double()).sum().backward()
+
+    assert f.grad.dtype == dtype
+    assert f.grad.is_contiguous(memory_format=layout)
+    error = (f.grad.double() - exact.grad).abs().max() / exact.grad.abs().max()
+    assert error < (1e-6 if dtype == torch.float32 else 1e-2)
+    assert torch.allclose(gram(f.detach(), region).double(), g.detach(), rtol=1e-5)
+
+
 def test_tv_is_neural_styles_half_sum_of_squared_differences() -> None:
     assert tv_sum(torch.full((1, 3, 8, 8), 100.0)).item() == 0.0
     x = torch.zeros(1, 1, 3, 3)
