@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import nst
-from nst import images
+from nst import images, start
 from nst.engine import schedule
 from nst.losses import Objective, gram, tv_sum
 from nst.score import canonical_losses, copy_score, gatys_losses
@@ -510,3 +510,35 @@ def test_nan_also_in_float32_fails_with_a_clear_error(tiny_content, tiny_style, 
     monkeypatch.setattr(Objective, "value_and_grad", broken)
     with pytest.raises(nst.NumericalError, match="NaN or infinite"):
         nst.stylize(tiny_content, tiny_style, FAST)
+
+
+# -- detail carried between scales (nst/start.py) ---------------------------------------------
+def _smooth_photo() -> torch.Tensor:
+    torch.manual_seed(0)
+    ramp = torch.linspace(0, 255, 64).view(1, 1, 1, 64).expand(1, 3, 48, 64)
+    return (ramp + 8 * torch.randn(1, 3, 48, 64)).clamp(0, 255)
+
+
+def test_detail_gain_follows_the_paintings_detail() -> None:
+    photo = _smooth_photo()
+    lost = photo - start.resize(start.resize(photo, 32, 24), 64, 48)
+    flat = torch.linspace(60, 200, 64).view(1, 1, 1, 64).expand(1, 3, 48, 64)  # no fine detail
+    busy = (torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(1)) * 255).round()
+    low, high = start.DETAIL_GAIN_RANGE
+    assert start.detail_gain(lost, [flat], [1.0], 0.5) == low
+    assert start.detail_gain(lost, [busy], [1.0], 0.5) == high
+    assert start.detail_gain(lost, [photo], [1.0], 0.5) == pytest.approx(1.0, abs=0.05)
+    blended = start.detail_gain(lost, [flat, photo], [0.25, 0.75], 0.5)
+    assert blended == pytest.approx(0.75, abs=0.05)
+
+
+def test_step_up_at_strength_zero_gives_back_the_photo() -> None:
+    # Without style the amount is the photo's own: the upsampled coarse photo plus what the
+    # downscale lost is the photo again, whatever the painting.
+    photo = _smooth_photo()
+    busy = torch.rand(1, 3, 48, 64) * 255
+    params = nst.Params(style_weight=0.0)
+    out = start.step_up(start.resize(photo, 32, 24), photo, params, [busy], [1.0])
+    assert (out - photo).abs().max() < 1e-3
+    stylised = start.step_up(start.resize(photo, 32, 24), photo, nst.Params(), [busy], [1.0])
+    assert (stylised - photo).abs().max() > 10  # at strength 1 the busy painting adds more
