@@ -202,24 +202,17 @@ def _optimise(
 
     plan = estimate.plan(params, *content_rgb.size, dtype, device)
     tracker = _Tracker(plan, progress)
-
-    def on_tile(done: int, total: int) -> None:
-        if _is_cancelled(cancel):
-            raise Cancelled("cancelled")
-        tracker.tile(done, total)
+    on_tile = tile_reporter(tracker, cancel)
 
     image: torch.Tensor | None = None
     for index, scale in enumerate(plan):
         w, h, iterations, core = scale.width, scale.height, scale.steps, scale.core
         tracker.scale = index + 1
-        style_size = max(16, round(max(w, h) * params.style_scale))
         # Tiled scales keep the image and the optimiser's vectors in host memory on a GPU:
         # only the tiles and the targets need the device.
         host = torch.device("cpu") if core is not None else device
         content_t = images.to_tensor(images.resize_to(content_rgb, (w, h))).to(host)
-        style_ts = [
-            images.to_tensor(images.resize_long_edge(s, style_size)).to(host) for s in style_images
-        ]
+        style_ts = scale_styles(style_images, scale, params, host)
         if params.preserve_colors == "histogram":
             style_ts = [images.match_colors(s, content_t) for s in style_ts]
         gain = 1.0 if params.is_reference else FAST_STYLE_GAIN
@@ -237,6 +230,25 @@ def _optimise(
     assert image is not None
     estimate.learn(device, dtype, tracker.elapsed_after_first(), tracker.work_after_first())
     return image
+
+
+def scale_styles(
+    style_images: list[Image.Image], scale: estimate.Scale, params: Params, device: torch.device
+) -> list[torch.Tensor]:
+    """The style images as tensors for one scale: long edge the scale's times style_scale."""
+    size = max(16, round(max(scale.width, scale.height) * params.style_scale))
+    return [images.to_tensor(images.resize_long_edge(s, size)).to(device) for s in style_images]
+
+
+def tile_reporter(tracker: _Tracker, cancel: CancelFlag) -> Callable[[int, int], None]:
+    """The on_tile callback of a tiled objective: cancel within a tile, progress per tile."""
+
+    def on_tile(done: int, total: int) -> None:
+        if _is_cancelled(cancel):
+            raise Cancelled("cancelled")
+        tracker.tile(done, total)
+
+    return on_tile
 
 
 class _BudgetSpent(Exception):

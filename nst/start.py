@@ -44,10 +44,14 @@ def first_image(
         return noise.to(content.device)
     if params.preserve_colors != "none":  # the photo's colours are wanted: keep them
         return content.clone()
-    main_style = styles[max(range(len(blend)), key=blend.__getitem__)]
-    recoloured = images.match_colors(content, main_style)
+    recoloured = images.match_colors(content, main_style(styles, blend))
     # Below strength 1 the start keeps part of the photo's own colours, as the result should.
     return content + min(1.0, params.style_weight) * (recoloured - content)
+
+
+def main_style(styles: list[torch.Tensor], blend: list[float]) -> torch.Tensor:
+    """The style with the largest blend weight: whose palette a start takes."""
+    return styles[max(range(len(blend)), key=blend.__getitem__)]
 
 
 def step_up(

@@ -18,18 +18,19 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from nst import estimate, images, tiles
+from nst import estimate, images, start, tiles
 from nst.device import pick_device, pick_precision
 from nst.engine import (
     CancelFlag,
     ProgressCallback,
-    _is_cancelled,
     _optimise_safely,
     _optimise_scale,
     _Tracker,
     open_styles,
+    scale_styles,
+    tile_reporter,
 )
-from nst.errors import Cancelled, ParamsError
+from nst.errors import ParamsError
 from nst.images import ImageInput
 from nst.losses import Objective
 from nst.params import Params
@@ -110,20 +111,12 @@ def _synthesize(
             "ask for a smaller one and repeat it (it tiles seamlessly), or leave tileable off",
         )
     tracker = _Tracker(plan, progress)
-
-    def on_tile(done: int, total: int) -> None:
-        if _is_cancelled(cancel):
-            raise Cancelled("cancelled")
-        tracker.tile(done, total)
+    on_tile = tile_reporter(tracker, cancel)
 
     image: torch.Tensor | None = None
     for index, scale in enumerate(plan):
         tracker.scale = index + 1
-        style_size = max(16, round(max(scale.width, scale.height) * params.style_scale))
-        style_ts = [
-            images.to_tensor(images.resize_long_edge(s, style_size)).to(device)
-            for s in style_images
-        ]
+        style_ts = scale_styles(style_images, scale, params, device)
         args = (model, params, None, style_ts, blend, dtype)
         if scale.core is None:
             objective = Objective(*args, wrap=tileable)
@@ -133,7 +126,7 @@ def _synthesize(
             noise = 128 + NOISE_SIGMA * torch.randn(
                 1, 3, scale.height, scale.width, generator=generator
             )
-            main = style_ts[max(range(len(blend)), key=blend.__getitem__)]
+            main = start.main_style(style_ts, blend)
             image = images.match_colors(noise.to(device), main).clamp(0, 255)
         else:
             image = resize(image, scale.width, scale.height, tileable)

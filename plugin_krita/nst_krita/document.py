@@ -52,14 +52,15 @@ class Source:
         return to_png(self.mask) if self.mask is not None else None
 
 
-def active_target(krita):
-    """The active document and layer, or a clear error."""
+def active_target(krita, why_a_layer="the document has no active layer."):
+    """The active document and layer, or a clear error (`why_a_layer` ends its message when
+    there is no active layer)."""
     doc = krita.activeDocument()
     if doc is None:
         raise NoDocument("Open an image first: there is no active document.")
     node = doc.activeNode()
     if node is None:
-        raise NoDocument("Select a layer first: the document has no active layer.")
+        raise NoDocument("Select a layer first: " + why_a_layer)
     return doc, node
 
 
@@ -82,12 +83,7 @@ def target_size(krita):
 def texture_target(krita) -> Source:
     """Where a texture goes: the selection's box (its shape as mask) or the whole canvas,
     in a new layer above the active one. No pixels are read: nothing is sent but a size."""
-    doc = krita.activeDocument()
-    if doc is None:
-        raise NoDocument("Open an image first: there is no active document.")
-    node = doc.activeNode()
-    if node is None:
-        raise NoDocument("Select a layer first: the texture goes in a new layer above it.")
+    doc, node = active_target(krita, "the texture goes in a new layer above it.")
     canvas = Rect(0, 0, doc.width(), doc.height())
     rect, mask = canvas, None
     selection = doc.selection()
