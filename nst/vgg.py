@@ -21,6 +21,7 @@ import threading
 import torch
 from torch import nn
 
+from nst import packed_conv
 from nst.errors import WeightsError
 
 # (block, convs in block) for VGG19, and the conv layers' channel counts.
@@ -57,6 +58,7 @@ class VGG19Features(nn.Module):
         self.units: dict[str, float] = {}
         self.channels_last = False
         self._cast: dict[torch.dtype, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._packed: dict[torch.dtype, dict[str, packed_conv.PackedConv] | None] = {}
         if caffe:
             # RGB 0..255 -> BGR minus mean pixel: fold the channel flip into conv1_1.
             w = self.convs["conv1_1"].weight.data
@@ -85,15 +87,19 @@ class VGG19Features(nn.Module):
         pool = nn.functional.max_pool2d if self.pooling == "max" else nn.functional.avg_pool2d
         params = self._weights_for(x)
         x = x.to(params["conv1_1"][0].dtype)
+        packed = self._packed_for(x, params)
         for name in LAYER_NAMES[: last + 1]:
             if name.endswith("_1") and name != "conv1_1":
                 x = pool(x, 2, 2, ceil_mode=True)
             weight, bias = params[name]
+            padding = 1
             if wrap:  # the 3x3 kernel sees the opposite edge instead of zeros
                 x = nn.functional.pad(x, (1, 1, 1, 1), mode="circular")
-                x = torch.relu(nn.functional.conv2d(x, weight, bias))
+                padding = 0
+            if packed is not None:
+                x = packed_conv.conv_relu(x, packed[name], padding)
             else:
-                x = torch.relu(nn.functional.conv2d(x, weight, bias, padding=1))
+                x = torch.relu(nn.functional.conv2d(x, weight, bias, padding=padding))
             if name in wanted:
                 out[name] = x * self.units[name] if name in self.units else x
         return out
@@ -113,9 +119,32 @@ class VGG19Features(nn.Module):
             }
         return self._cast[dtype]
 
+    def _packed_for(
+        self, x: torch.Tensor, params: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    ) -> dict[str, packed_conv.PackedConv] | None:
+        """On the CPU, the weights in oneDNN's own layout (nst/packed_conv.py), made once per
+        dtype; None where the plain convolution runs."""
+        if not (self.channels_last and packed_conv.available(x)):
+            return None
+        if x.dtype not in self._packed:
+            try:
+                self._packed[x.dtype] = {
+                    name: packed_conv.PackedConv(weight, bias, (64, 64))
+                    for name, (weight, bias) in params.items()
+                }
+                probe = torch.zeros(1, 3, 4, 4, dtype=x.dtype)
+                packed_conv.conv_relu(probe, self._packed[x.dtype]["conv1_1"])
+            except (RuntimeError, NotImplementedError):  # a oneDNN build without these ops
+                self._packed[x.dtype] = None
+        return self._packed[x.dtype]
+
     def _apply(self, *args, **kwargs):  # .to(), .cuda(), ...: the cast copies are stale
         self._cast = {}
+        self._packed = {}
         return super()._apply(*args, **kwargs)
+
+    def __getstate__(self) -> dict:  # copies (copy.deepcopy) make their own casts and packs
+        return {**self.__dict__, "_cast": {}, "_packed": {}}
 
 
 def caffe_units(model: VGG19Features, reference: VGG19Features) -> dict[str, float]:

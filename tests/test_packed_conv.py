@@ -1,0 +1,64 @@
+"""The CPU's convolution with weights packed once (nst/packed_conv.py) computes exactly what
+PyTorch's own convolution computes, forward and backward, in the network and alone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nst import packed_conv
+from nst.vgg import LAYER_NAMES, load_vgg19
+
+pytestmark = pytest.mark.skipif(
+    not packed_conv.available(torch.zeros(1)), reason="oneDNN is not built into this torch"
+)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("padding", [1, 0])
+@pytest.mark.parametrize("size", [(16, 10), (7, 33)])
+def test_conv_relu_matches_pytorch(dtype, padding, size):
+    g = torch.Generator().manual_seed(0)
+    weight = (torch.randn(48, 24, 3, 3, generator=g) * 0.1).to(dtype)
+    bias = torch.randn(48, generator=g).to(dtype)
+    w, h = size
+    x = torch.randn(1, 24, h, w, generator=g).to(dtype)
+    x = x.contiguous(memory_format=torch.channels_last)
+    upstream = torch.randn(1, 48, h + 2 * padding - 2, w + 2 * padding - 2, generator=g).to(dtype)
+
+    ours_in = x.clone().requires_grad_(True)
+    ours = packed_conv.conv_relu(ours_in, packed_conv.PackedConv(weight, bias, (64, 64)), padding)
+    ours.backward(upstream)
+    theirs_in = x.clone().requires_grad_(True)
+    theirs = torch.relu(F.conv2d(theirs_in, weight, bias, padding=padding))
+    theirs.backward(upstream)
+
+    assert ours.shape == theirs.shape
+    assert (ours > 0).any() and (ours == 0).any()  # the ReLU cut something and kept something
+    tol = 0 if dtype == torch.float32 else 1e-2
+    assert torch.allclose(ours.float(), theirs.float(), rtol=tol, atol=1e-4)
+    assert torch.allclose(ours_in.grad.float(), theirs_in.grad.float(), rtol=tol, atol=1e-3)
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_network_features_and_gradient_unchanged(monkeypatch, wrap):
+    """The whole VGG19 (bf16, as CPU runs use it): packed and plain agree layer by layer."""
+    model = load_vgg19("caffe", "max", "cpu")
+    image = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(1)) * 255
+
+    def run() -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        x = image.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            feats = model(x, list(LAYER_NAMES[:13]), wrap=wrap)
+        sum(f.float().pow(2).mean() for f in feats.values()).backward()
+        return {k: v.detach() for k, v in feats.items()}, x.grad
+
+    packed_feats, packed_grad = run()
+    assert model._packed  # the packed path ran
+    monkeypatch.setattr(packed_conv, "available", lambda x: False)
+    plain_feats, plain_grad = run()
+    for name in plain_feats:
+        assert torch.equal(packed_feats[name], plain_feats[name]), name
+    assert packed_grad.abs().sum() > 0
+    assert torch.allclose(packed_grad, plain_grad, rtol=1e-2, atol=1e-6 * plain_grad.abs().max())
