@@ -255,6 +255,10 @@ class _BudgetSpent(Exception):
     """Raised inside the closure to end a scale when its evaluations are used up."""
 
 
+class _Overflow(Exception):
+    """Raised inside the closure when the optimiser has made the image itself NaN."""
+
+
 def _optimise_scale(
     params: Params,
     objective: Objective,
@@ -276,8 +280,7 @@ def _optimise_scale(
     # does: plain L-BFGS on the image itself.
     reference = params.is_reference
     k = float(start.numel()) if params.optimizer == "lbfgs" and not reference else 1.0
-    var = (start.detach() / k).contiguous().requires_grad_(True)
-    optimizer = _make_optimizer(params, var, iterations, memory.lbfgs_history(start[0, 0].numel()))
+    history = memory.lbfgs_history(start[0, 0].numel())
     # The losses are means, so per-pixel gradients shrink with image size; L-BFGS skips
     # curvature pairs below 1e-10 and stalls on tiny gradients. Scaling by the pixel count
     # keeps the gradient's size independent of the image size.
@@ -285,33 +288,57 @@ def _optimise_scale(
     best = {"loss": float("inf"), "image": start}
     evaluations = 0
 
+    def begin(
+        image: torch.Tensor, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.optim.Optimizer]:
+        var = (image.detach().to(dtype) / k).contiguous().requires_grad_(True)
+        budget = iterations - evaluations
+        return var, _make_optimizer(params, var, budget, history)
+
+    var, optimizer = begin(start, torch.float32)
+
     def closure() -> torch.Tensor:
         nonlocal evaluations
         if evaluations == iterations:
             raise _BudgetSpent
         if _is_cancelled(cancel):
             raise Cancelled("cancelled")
-        image = (var * k).detach()
+        image = (var * k).detach().float()
+        if not bool(torch.isfinite(image).all()):
+            raise _Overflow
         value, grad = objective.value_and_grad(image, grad_scale)
         # The start of a scale is a sound image: a NaN or infinite loss or gradient there is
-        # the device's arithmetic failing. (A line search's far trial point may overflow
-        # later; it is simply not the best, and the search steps back.)
-        if evaluations == 0 and not (math.isfinite(value) and bool(torch.isfinite(grad).all())):
+        # the device's arithmetic failing. A line search's far trial point may overflow
+        # later: it is infinitely bad, and the search steps back.
+        finite = math.isfinite(value) and bool(torch.isfinite(grad).all())
+        if evaluations == 0 and not finite:
             raise _NonFinite
-        var.grad = grad.mul_(k)  # d/dvar of f(var * k)
+        if not finite:
+            value, grad = math.inf, torch.zeros_like(grad)
+        var.grad = grad.to(var.dtype).mul_(k)  # d/dvar of f(var * k)
         evaluations += 1
         if value < best["loss"]:  # line searches also try worse points: keep the best
             best["loss"], best["image"] = value, image  # a new tensor every evaluation
         tracker.step(value, image)
         return value * grad_scale
 
-    try:
-        if params.optimizer == "lbfgs":
-            optimizer.step(closure)
-        while evaluations < iterations:  # Adam: one evaluation per step
-            optimizer.step(closure)
-    except _BudgetSpent:
-        pass
+    while True:
+        try:
+            if params.optimizer == "lbfgs":
+                optimizer.step(closure)
+            while evaluations < iterations:  # Adam: one evaluation per step
+                optimizer.step(closure)
+            break
+        except _BudgetSpent:
+            break
+        except _Overflow:
+            # The optimiser's own float32 arithmetic overflowed (its line search squares
+            # products of gradients, up to 1e54 from a noise start): it goes on in float64
+            # from the best image so far, with half the history to keep the memory.
+            if var.dtype == torch.float64:
+                raise _NonFinite from None
+            history = max(memory.MIN_HISTORY, history // 2)
+            var, optimizer = begin(best["image"], torch.float64)
     if not math.isfinite(best["loss"]):  # no evaluation gave a finite loss
         raise _NonFinite
     return best["image"].clamp(0, 255)

@@ -512,6 +512,18 @@ def test_nan_also_in_float32_fails_with_a_clear_error(tiny_content, tiny_style, 
         nst.stylize(tiny_content, tiny_style, FAST)
 
 
+def test_noise_start_is_optimised_not_left_grey(tiny_content, tiny_style):
+    """From noise, the line search's float32 arithmetic overflowed and made the image NaN: the
+    run then returned its grey start. It now goes on in float64 and paints."""
+    losses: list[float] = []
+    params = {**FAST, "size": 128, "iterations": 20, "init": "noise"}
+    out = nst.stylize(tiny_content, tiny_style, params, progress=lambda p: losses.append(p.loss))
+    assert len(losses) == 20
+    assert all(np.isfinite(losses))
+    assert min(losses[-3:]) < 0.2 * losses[0]
+    assert np.asarray(out, dtype=float).std() > 20  # a picture, not the grey start
+
+
 # -- detail carried between scales (nst/start.py) ---------------------------------------------
 def _smooth_photo() -> torch.Tensor:
     torch.manual_seed(0)
