@@ -36,7 +36,7 @@ def child(job: dict) -> dict:
     import nst
     from nst import images
     from nst.device import pick_device, pick_precision
-    from nst.engine import FAST_STYLE_GAIN
+    from nst.engine import style_gains
     from nst.losses import Objective
     from nst.tiles import TiledObjective, halo
     from nst.vgg import load_vgg19
@@ -56,11 +56,11 @@ def child(job: dict) -> dict:
         args = (model, params, content, [style], [1.0], dtype)
         if job.get("tile"):
             core = job["tile"]
-            objective = TiledObjective(*args, style_gain=FAST_STYLE_GAIN, core=core)
+            objective = TiledObjective(*args, style_gain=style_gains(params), core=core)
             result["tiles"] = len(objective.tiles(content))
             result["halo"] = halo(params)
         else:
-            objective = Objective(*args, style_gain=FAST_STYLE_GAIN)
+            objective = Objective(*args, style_gain=style_gains(params))
         result["targets_s"] = time.perf_counter() - start
         times = []
         for _ in range(job.get("steps", 2)):

@@ -20,6 +20,8 @@ rescaled per layer to Caffe units (`vgg.caffe_units`) so the same weights keep t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
 from nst.params import Params
@@ -147,21 +149,27 @@ class Objective:
         blend: list[float],
         dtype: torch.dtype = torch.float32,
         tv_reference_size: int | None = REFERENCE_SIZE,
-        style_gain: float = 1.0,
+        style_gain: float | Mapping[str, float] = 1.0,
         wrap: bool = False,
     ):
+        """style_gain: a factor on the style term, or one per style layer (the fast presets',
+        engine.style_gains); layers it does not name keep 1."""
         self.model = model
         self.dtype = dtype
         self.wrap = wrap  # a torus: tileable textures (vgg.VGG19Features.forward)
         self.content_layer = params.content_layer
         self.content_weight = CONTENT_WEIGHT * params.content_weight
-        self.style_weight = STYLE_WEIGHT * params.style_weight * style_gain
+        per_layer = isinstance(style_gain, Mapping)
+        gains = style_gain if per_layer else {}
+        self.style_weight = STYLE_WEIGHT * params.style_weight * (1.0 if per_layer else style_gain)
         self.tv_weight = TV_WEIGHT * params.tv_weight
         self.tv_reference_size = tv_reference_size
         # neural-style sums its style layers with weight 1 each; custom weights keep that sum.
         raw = params.style_layer_weights or [1.0] * len(params.style_layers)
         self.layer_weights = {
-            n: w * len(raw) / sum(raw) for n, w in zip(params.style_layers, raw) if w > 0
+            n: w * len(raw) / sum(raw) * gains.get(n, 1.0)
+            for n, w in zip(params.style_layers, raw)
+            if w > 0
         }
         if self.style_weight == 0 or not styles:  # content only (a reconstruction)
             self.layer_weights = {}

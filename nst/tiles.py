@@ -22,7 +22,7 @@ construction, and peak memory depends on the tile, not the canvas. Tile edges li
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -138,7 +138,7 @@ class TiledObjective(Objective):
         *,
         core: int,
         on_tile: TileCallback | None = None,
-        style_gain: float = 1.0,
+        style_gain: float | Mapping[str, float] = 1.0,
     ):
         # Set before Objective.__init__, which computes the targets through these tiles.
         self.core = max(CELL, CELL * (core // CELL))
