@@ -1,9 +1,10 @@
 """Where one optimisation step's time goes: ms per step and the most expensive operators.
 
 One step is one loss-and-gradient evaluation of the engine's objective (nst/losses.py) on the
-bundled photo and The Starry Night. As a peer in the same run it also times the step with the
+bundled photo and The Starry Night. As peers in the same run it also times the step with the
 Gram matrix as plain autograd computes it (`flat @ flat.T` on a float32 copy), which is what
-the engine used before its hand-written Gram backward.
+the engine used before its hand-written Gram backward, and with PyTorch's own convolution
+instead of nst/packed_conv.py's (which reorders the weights on every call).
 
     python bench/profile_step.py                      # 512x320, bf16 on the CPU
     python bench/profile_step.py --size 128x80 --top 15
@@ -21,7 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nst import images, losses  # noqa: E402
+from nst import images, losses, packed_conv  # noqa: E402
 from nst.device import pick_device, pick_precision  # noqa: E402
 from nst.params import Params  # noqa: E402
 from nst.vgg import load_vgg19  # noqa: E402
@@ -72,7 +73,16 @@ def main() -> None:
         peer = ms_per_step(objective, content, args.steps)
     finally:
         losses.gram = fast_gram
-    print(f"{width}x{height} step: {ours:.0f} ms; with autograd's Gram: {peer:.0f} ms")
+    available = packed_conv.available
+    packed_conv.available = lambda x: False
+    try:
+        plain = ms_per_step(objective, content, args.steps)
+    finally:
+        packed_conv.available = available
+    print(
+        f"{width}x{height} step: {ours:.0f} ms; with autograd's Gram: {peer:.0f} ms; "
+        f"with PyTorch's own convolution: {plain:.0f} ms"
+    )
 
     from torch.profiler import ProfilerActivity, profile
 
