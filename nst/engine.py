@@ -16,22 +16,20 @@ the full preset paints a canvas at its own size.
 from __future__ import annotations
 
 import logging
-import math
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import torch
 from PIL import Image
 
-from nst import estimate, images, memory, start, tiles
+from nst import estimate, images, start, tiles
 from nst.device import pick_device, pick_precision
 from nst.errors import Cancelled, NSTError, NumericalError, OutOfMemory, ParamsError
 from nst.estimate import schedule  # noqa: F401 (part of the engine's API)
 from nst.images import ImageInput
 from nst.losses import Objective
+from nst.optimise import CancelFlag, NonFinite, is_cancelled, optimise_scale
 from nst.params import Params
 from nst.vgg import load_vgg19
 
@@ -77,15 +75,6 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
-CancelFlag = Union[threading.Event, Callable[[], bool], None]  # noqa: UP007 (runtime alias)
-
-
-def _is_cancelled(cancel: CancelFlag) -> bool:
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())
 
 
 def stylize(
@@ -154,10 +143,6 @@ def open_styles(
     return style_images, [b / sum(blend) for b in blend]
 
 
-class _NonFinite(Exception):
-    """Raised inside the closure when the loss or its gradient is NaN or infinite."""
-
-
 DIVERGED = (
     "the optimisation diverged (its loss became NaN or infinite, also in float32), so "
     "there is no result; try a lower strength or smoothness, other weights, or the CPU"
@@ -176,12 +161,12 @@ def _optimise_safely(
     optimise = optimise or _optimise
     try:
         return optimise(params, *args)
-    except _NonFinite:
+    except NonFinite:
         if pick_precision(params.precision, pick_device(params.device)) != torch.float32:
             log.warning("the loss became NaN or infinite in reduced precision: again in float32")
             try:
                 return optimise(params.replace(precision="fp32"), *args)
-            except _NonFinite:
+            except NonFinite:
                 pass
     raise NumericalError(diverged)
 
@@ -232,7 +217,7 @@ def _optimise(
         else:
             image = start.step_up(image.to(host), content_t, params, style_ts, blend)
         del content_t, style_ts  # the objective keeps their features; at 4K they are 200 MB
-        image = _optimise_scale(params, objective, image, iterations, cancel, tracker)
+        image = optimise_scale(params, objective, image, iterations, cancel, tracker)
     assert image is not None
     estimate.learn(device, dtype, tracker.elapsed_after_first(), tracker.work_after_first())
     return image
@@ -260,104 +245,11 @@ def tile_reporter(tracker: _Tracker, cancel: CancelFlag) -> Callable[[int, int],
     """The on_tile callback of a tiled objective: cancel within a tile, progress per tile."""
 
     def on_tile(done: int, total: int) -> None:
-        if _is_cancelled(cancel):
+        if is_cancelled(cancel):
             raise Cancelled("cancelled")
         tracker.tile(done, total)
 
     return on_tile
-
-
-class _BudgetSpent(Exception):
-    """Raised inside the closure to end a scale when its evaluations are used up."""
-
-
-class _Overflow(Exception):
-    """Raised inside the closure when the optimiser has made the image itself NaN."""
-
-
-def _optimise_scale(
-    params: Params,
-    objective: Objective,
-    start: torch.Tensor,
-    iterations: int,
-    cancel: CancelFlag,
-    tracker: _Tracker,
-) -> torch.Tensor:
-    """Optimise one scale with a budget of `iterations` loss evaluations; return the best image.
-
-    A step is one evaluation of the loss and its gradient (the unit of cost): the cancel flag
-    and progress are handled inside the closure, so L-BFGS can run its line search and keep
-    its history in one `step()` call while cancel still acts within one evaluation.
-    """
-    # L-BFGS's first step moves the variables by 1 in total (L1), which for an image in 0..255
-    # is nothing and leaves the first curvature pair to noise (fatal in bf16). Optimising
-    # image / k with k = pixel count makes that first step about one grey level per pixel;
-    # later steps are quasi-Newton and do not depend on k. The reference runs as neural-style
-    # does: plain L-BFGS on the image itself.
-    reference = params.is_reference
-    k = float(start.numel()) if params.optimizer == "lbfgs" and not reference else 1.0
-    history = memory.lbfgs_history(start[0, 0].numel())
-    # The losses are means, so per-pixel gradients shrink with image size; L-BFGS skips
-    # curvature pairs below 1e-10 and stalls on tiny gradients. Scaling by the pixel count
-    # keeps the gradient's size independent of the image size.
-    grad_scale = 1.0 if reference else float(start.numel())
-    best = {"loss": float("inf"), "image": start}
-    evaluations = 0
-
-    def begin(
-        image: torch.Tensor, dtype: torch.dtype
-    ) -> tuple[torch.Tensor, torch.optim.Optimizer]:
-        var = (image.detach().to(dtype) / k).contiguous().requires_grad_(True)
-        budget = iterations - evaluations
-        return var, _make_optimizer(params, var, budget, history)
-
-    var, optimizer = begin(start, torch.float32)
-
-    def closure() -> torch.Tensor:
-        nonlocal evaluations
-        if evaluations == iterations:
-            raise _BudgetSpent
-        if _is_cancelled(cancel):
-            raise Cancelled("cancelled")
-        image = (var * k).detach().float()
-        if not bool(torch.isfinite(image).all()):
-            raise _Overflow
-        value, grad = objective.value_and_grad(image, grad_scale)
-        # The start of a scale is a sound image: a NaN or infinite loss or gradient there is
-        # the device's arithmetic failing. A line search's far trial point may overflow
-        # later: it is infinitely bad, and the search steps back.
-        finite = math.isfinite(value) and bool(torch.isfinite(grad).all())
-        if evaluations == 0 and not finite:
-            raise _NonFinite
-        if not finite:
-            value, grad = math.inf, torch.zeros_like(grad)
-        var.grad = grad.to(var.dtype).mul_(k)  # d/dvar of f(var * k)
-        evaluations += 1
-        if value < best["loss"]:  # line searches also try worse points: keep the best
-            best["loss"], best["image"] = value, image  # a new tensor every evaluation
-        tracker.step(value, image)
-        return value * grad_scale
-
-    while True:
-        try:
-            if params.optimizer == "lbfgs":
-                optimizer.step(closure)
-            while evaluations < iterations:  # Adam: one evaluation per step
-                optimizer.step(closure)
-            break
-        except _BudgetSpent:
-            break
-        except _Overflow:
-            # The optimiser's own float32 arithmetic overflowed (its line search squares
-            # products of gradients, up to 1e54 from a noise start): it goes on in float64
-            # from the best image so far, with half the history to keep the memory.
-            if var.dtype == torch.float64:
-                raise _NonFinite from None
-            history = max(memory.MIN_HISTORY, history // 2)
-            var, optimizer = begin(best["image"], torch.float64)
-    if not math.isfinite(best["loss"]):  # no evaluation gave a finite loss
-        raise _NonFinite
-    return best["image"].clamp(0, 255)
 
 
 class _Tracker:
@@ -433,31 +325,3 @@ class _Tracker:
                 tiles=tiles,
             )
         )
-
-
-def _make_optimizer(
-    params: Params, image: torch.Tensor, evaluations: int, history: int
-) -> torch.optim.Optimizer:
-    if params.optimizer == "adam":
-        return torch.optim.Adam([image], lr=params.learning_rate)
-    if params.is_reference:
-        # neural-style's optim.lbfgs: 100 corrections, no line search, never stops early.
-        settings = {"history_size": 100, "line_search_fn": None, "tolerance_change": -1.0}
-    else:
-        # The strong-Wolfe line search costs nothing when the quasi-Newton step is good (it
-        # is accepted at once) and guards against a poor curvature estimate after a scale
-        # change. A zero step (a failed line search) ends step(); the caller starts again.
-        # History is bounded by memory (nst/memory.py): 50 up to about 2 megapixels.
-        settings = {
-            "history_size": history,
-            "line_search_fn": "strong_wolfe",
-            "tolerance_change": 0.0,
-        }
-    return torch.optim.LBFGS(
-        [image],
-        lr=1.0,
-        max_iter=evaluations,
-        max_eval=evaluations + 1,
-        tolerance_grad=-1.0,  # never stop on a small gradient: the budget decides
-        **settings,
-    )

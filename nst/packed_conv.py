@@ -5,7 +5,7 @@ layout on every call, forward and backward: at 128x80 that was 17 ms of a 44 ms 
 2 cores; conv4/conv5's 512x512x3x3 kernels on a 16x10 image take 0.4 ms to run and 1.4 ms to
 reorder). Here the weights are reordered once per dtype, for the forward and for the
 backward, which is the forward convolution of the gradient with the kernel flipped and its
-channels swapped (bit-identical to oneDNN's own backward, tests/test_engine.py). The ReLU
+channels swapped (bit-identical to oneDNN's own backward, tests/test_packed_conv.py). The ReLU
 runs inside the forward convolution. Only the image's gradient is computed: the network's
 weights are fixed.
 """

@@ -20,10 +20,11 @@ from PIL import Image, ImageDraw
 
 from nst import images, texture
 from nst.device import pick_device, pick_precision
-from nst.engine import CancelFlag, _optimise_scale, _Tracker
+from nst.engine import CancelFlag, _Tracker
 from nst.estimate import Scale
 from nst.images import ImageInput
 from nst.losses import Objective
+from nst.optimise import optimise_scale
 from nst.params import Params
 from nst.vgg import CAFFE_MEAN_BGR, load_vgg19
 
@@ -132,7 +133,7 @@ def _rebuild(
     start = start.to(device)
     h, w = target.shape[-2:]
     tracker = _Tracker([Scale(w, h, steps, None)], progress)
-    return _optimise_scale(params, objective, start, steps, cancel, tracker), objective
+    return optimise_scale(params, objective, start, steps, cancel, tracker), objective
 
 
 def grid(

@@ -24,7 +24,6 @@ from nst.engine import (
     CancelFlag,
     ProgressCallback,
     _optimise_safely,
-    _optimise_scale,
     _Tracker,
     open_styles,
     scale_styles,
@@ -33,6 +32,7 @@ from nst.engine import (
 from nst.errors import ParamsError
 from nst.images import ImageInput
 from nst.losses import Objective
+from nst.optimise import optimise_scale
 from nst.params import Params
 from nst.vgg import load_vgg19
 
@@ -130,7 +130,7 @@ def _synthesize(
             image = images.match_colors(noise.to(device), main).clamp(0, 255)
         else:
             image = resize(image, scale.width, scale.height, tileable)
-        image = _optimise_scale(params, objective, image, scale.steps, cancel, tracker)
+        image = optimise_scale(params, objective, image, scale.steps, cancel, tracker)
     assert image is not None
     return image
 
