@@ -56,11 +56,11 @@ def child(job: dict) -> dict:
         args = (model, params, content, [style], [1.0], dtype)
         if job.get("tile"):
             core = job["tile"]
-            objective = TiledObjective(*args, style_gain=style_gains(params), core=core)
+            objective = TiledObjective(*args, style_gains=style_gains(params), core=core)
             result["tiles"] = len(objective.tiles(content))
             result["halo"] = halo(params)
         else:
-            objective = Objective(*args, style_gain=style_gains(params))
+            objective = Objective(*args, style_gains=style_gains(params))
         result["targets_s"] = time.perf_counter() - start
         times = []
         for _ in range(job.get("steps", 2)):

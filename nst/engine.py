@@ -206,12 +206,12 @@ def _optimise(
         style_ts = scale_styles(style_images, scale, params, host)
         if params.preserve_colors == "histogram":
             style_ts = [images.match_colors(s, content_t) for s in style_ts]
-        gain = style_gains(params)
+        gains = style_gains(params)
         args = (model, params, content_t, style_ts, blend, dtype)
         if core is None:
-            objective = Objective(*args, style_gain=gain)
+            objective = Objective(*args, style_gains=gains)
         else:
-            objective = tiles.TiledObjective(*args, style_gain=gain, core=core, on_tile=on_tile)
+            objective = tiles.TiledObjective(*args, style_gains=gains, core=core, on_tile=on_tile)
         if image is None:
             image = start.first_image(params, content_t, style_ts, blend, generator)
         else:

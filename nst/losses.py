@@ -149,25 +149,23 @@ class Objective:
         blend: list[float],
         dtype: torch.dtype = torch.float32,
         tv_reference_size: int | None = REFERENCE_SIZE,
-        style_gain: float | Mapping[str, float] = 1.0,
+        style_gains: Mapping[str, float] | None = None,
         wrap: bool = False,
     ):
-        """style_gain: a factor on the style term, or one per style layer (the fast presets',
-        engine.style_gains); layers it does not name keep 1."""
+        """style_gains: a factor per style layer (the fast presets', engine.style_gains);
+        layers it does not name keep 1."""
         self.model = model
         self.dtype = dtype
         self.wrap = wrap  # a torus: tileable textures (vgg.VGG19Features.forward)
         self.content_layer = params.content_layer
         self.content_weight = CONTENT_WEIGHT * params.content_weight
-        per_layer = isinstance(style_gain, Mapping)
-        gains = style_gain if per_layer else {}
-        self.style_weight = STYLE_WEIGHT * params.style_weight * (1.0 if per_layer else style_gain)
+        self.style_weight = STYLE_WEIGHT * params.style_weight
         self.tv_weight = TV_WEIGHT * params.tv_weight
         self.tv_reference_size = tv_reference_size
         # neural-style sums its style layers with weight 1 each; custom weights keep that sum.
         raw = params.style_layer_weights or [1.0] * len(params.style_layers)
         self.layer_weights = {
-            n: w * len(raw) / sum(raw) * gains.get(n, 1.0)
+            n: w * len(raw) / sum(raw) * (style_gains or {}).get(n, 1.0)
             for n, w in zip(params.style_layers, raw)
             if w > 0
         }

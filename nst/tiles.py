@@ -138,7 +138,7 @@ class TiledObjective(Objective):
         *,
         core: int,
         on_tile: TileCallback | None = None,
-        style_gain: float | Mapping[str, float] = 1.0,
+        style_gains: Mapping[str, float] | None = None,
     ):
         # Set before Objective.__init__, which computes the targets through these tiles.
         self.core = max(CELL, CELL * (core // CELL))
@@ -146,7 +146,7 @@ class TiledObjective(Objective):
         self.halo = halo(params)
         # The images may live in host memory while the network runs on a GPU: tiles move.
         self.device = model.mean.device
-        super().__init__(model, params, content, styles, blend, dtype, style_gain=style_gain)
+        super().__init__(model, params, content, styles, blend, dtype, style_gains=style_gains)
 
     def tiles(self, image: torch.Tensor) -> list[Tile]:
         h, w = image.shape[-2:]
