@@ -93,16 +93,15 @@ def optimise_scale(
         if is_cancelled(cancel):
             raise Cancelled("cancelled")
         image = (var * k).detach().float()
-        if not bool(torch.isfinite(image).all()):
-            raise _Overflow
         value, grad = objective.value_and_grad(image, grad_scale)
-        # The start of a scale is a sound image: a NaN or infinite loss or gradient there is
-        # the device's arithmetic failing. A line search's far trial point may overflow
-        # later: it is infinitely bad, and the search steps back.
-        finite = math.isfinite(value) and bool(torch.isfinite(grad).all())
-        if evaluations == 0 and not finite:
-            raise NonFinite
-        if not finite:
+        if not (math.isfinite(value) and bool(torch.isfinite(grad).all())):
+            # The start of a scale is a sound image: a NaN there is the device's arithmetic
+            # failing. Later, a NaN image is the optimiser's own arithmetic overflowing; a
+            # line search's far trial point is infinitely bad, and the search steps back.
+            if evaluations == 0:
+                raise NonFinite
+            if not bool(torch.isfinite(image).all()):
+                raise _Overflow
             value, grad = math.inf, torch.zeros_like(grad)
         var.grad = grad.to(var.dtype).mul_(k)  # d/dvar of f(var * k)
         evaluations += 1
