@@ -35,8 +35,8 @@ def child(job: dict) -> dict:
 
     import nst
     from nst import images
+    from nst.balance import style_gains
     from nst.device import pick_device, pick_precision
-    from nst.engine import style_gains
     from nst.losses import Objective
     from nst.tiles import TiledObjective, halo
     from nst.vgg import load_vgg19

@@ -7,8 +7,8 @@ size, where steps are cheap, and the result is upsampled to seed each larger siz
 The loss is jcjohnson/neural-style's (nst/losses.py), for every preset; the `reference`
 preset also runs its optimisation as neural-style does (from noise, plain L-BFGS, one scale,
 1000 steps) and is the yardstick of bench/bench_quality.py. The fast presets start from the
-photo and work coarse to fine (nst/start.py), with their style weight scaled so that
-strength 1 lands on the reference's balance. A scale too large for one pass through the
+photo and work coarse to fine (nst/start.py), with their style weight scaled, per pair, so
+that strength 1 lands on the reference's balance (nst/balance.py). A scale too large for one pass through the
 network runs in tiles with the exact same loss and gradient (nst/tiles.py, nst/memory.py), so
 the full preset paints a canvas at its own size.
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from nst import estimate, images, start, tiles
+from nst import balance, estimate, images, start, tiles
 from nst.device import pick_device, pick_precision
 from nst.errors import Cancelled, NSTError, NumericalError, OutOfMemory, ParamsError
 from nst.estimate import schedule  # noqa: F401 (part of the engine's API)
@@ -33,17 +33,6 @@ from nst.optimise import CancelFlag, NonFinite, is_cancelled, optimise_scale
 from nst.params import Params
 from nst.vgg import load_vgg19
 
-# The fast presets weight the style layers otherwise than the reference does, and are scored
-# with the reference's weights (bench/bench_quality.py, 16 pairs, 256 px). Starting from the
-# photo leaves their results nearer the style side than the reference's (from noise), so the
-# style term is scaled down (FAST_STYLE_GAIN); and the reference's style loss is almost all
-# conv4_1's, whose Gram matrices the optimiser reaches better through the texture layers'
-# (conv1_1..conv3_1): weighted 20x more than conv4_1 and conv5_1, the worst pair's style went
-# from 1.82x to 1.67x the reference's, the sum of both losses' excess over 1.1x from 2.65 to
-# 1.30, with the paintings' strokes and colours nearer the reference's by eye.
-FAST_STYLE_GAIN = 0.4
-FAST_TEXTURE_GAIN = 20.0
-TEXTURE_LAYERS = ("conv1", "conv2", "conv3")
 log = logging.getLogger("nst")
 
 
@@ -195,6 +184,18 @@ def _optimise(
     tracker = _Tracker(plan, progress)
     on_tile = tile_reporter(tracker, cancel)
 
+    final = plan[-1]
+    gain = balance.pair_gain(
+        model,
+        params,
+        content_rgb,
+        style_images,
+        blend,
+        max(final.width, final.height),
+        dtype,
+        device,
+    )
+    gains = balance.style_gains(params, gain)
     image: torch.Tensor | None = None
     for index, scale in enumerate(plan):
         w, h, iterations, core = scale.width, scale.height, scale.steps, scale.core
@@ -206,7 +207,6 @@ def _optimise(
         style_ts = scale_styles(style_images, scale, params, host)
         if params.preserve_colors == "histogram":
             style_ts = [images.match_colors(s, content_t) for s in style_ts]
-        gains = style_gains(params)
         args = (model, params, content_t, style_ts, blend, dtype)
         if core is None:
             objective = Objective(*args, style_gains=gains)
@@ -221,16 +221,6 @@ def _optimise(
     assert image is not None
     estimate.learn(device, dtype, tracker.elapsed_after_first(), tracker.work_after_first())
     return image
-
-
-def style_gains(params: Params) -> dict[str, float]:
-    """Each style layer's factor on the loss's style weight: 1 for the reference preset."""
-    if params.is_reference:
-        return {}
-    return {
-        name: FAST_STYLE_GAIN * (FAST_TEXTURE_GAIN if name.startswith(TEXTURE_LAYERS) else 1.0)
-        for name in params.style_layers
-    }
 
 
 def scale_styles(

@@ -1,0 +1,90 @@
+"""How hard the fast presets push towards the painting: the style term's gains for one pair.
+
+The fast presets start from the photo and take a few hundred steps where the reference
+(nst/params.py) takes 1000 from noise, and they are scored with the reference's weights
+(bench/bench_quality.py). Two gains make up for that:
+
+- Starting from the photo leaves the result nearer the style side than the reference's, so
+  the style term is scaled down (FAST_STYLE_GAIN).
+- The reference's style loss is almost all conv4_1's, whose Gram matrices the optimiser
+  reaches better through the texture layers' (conv1_1..conv3_1): weighted 20x more than
+  conv4_1 and conv5_1 (FAST_TEXTURE_GAIN), the sum over 16 pairs of both losses' excess over
+  1.1x the reference's went from 2.65 to 1.30, with strokes and colours nearer its by eye.
+
+And one measure per pair: where the painting is far from anything the photo can become (its
+style term, at the reference's weights, is large already at the start), pushing harder buys
+little style and costs the subject. The Great Wave's term starts at 2e8 where most paintings'
+start at 3e7-1e8, and its reference result keeps 10-20% of it (others 1-4%). A global gain
+that suits the other paintings gave the Wave's four pairs content 1.09-1.23x the
+reference's while their style was 0.56-0.71x: too far to the style side. So the gain is capped
+so that the style term at the start, times the gain, is at most START_STYLE_CAP (measured at the
+run's size, up to the reference's 512 px, where it is independent of strength). Measured at
+256 px on 16 pairs, against the gain 0.4 for all (medians, worst pair in brackets): content
+1.08 (1.23) -> 1.00 (1.20), style 0.93 (1.71) -> 0.98 (1.81); the Wave's pairs 0.83-0.90 /
+0.70-0.87. The cap is also met by paintings of strokes on busy photos (gain 0.27-0.37),
+which is where their best gains were too (0.28-0.39, one pair 0.75).
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from nst import images
+from nst.losses import REFERENCE_SIZE, Objective
+from nst.params import Params
+from nst.vgg import VGG19Features
+
+FAST_STYLE_GAIN = 0.4
+FAST_TEXTURE_GAIN = 20.0
+TEXTURE_LAYERS = ("conv1", "conv2", "conv3")
+# 0.4 x 7.5e7, the benchmark's typical start (nst/losses.py's units: Caffe VGG19, 0..255).
+START_STYLE_CAP = 3e7
+# A guard, which no benchmark pair comes near (lowest 0.13): some style always shows.
+MIN_STYLE_GAIN = FAST_STYLE_GAIN / 4
+
+
+def style_gains(params: Params, gain: float = FAST_STYLE_GAIN) -> dict[str, float]:
+    """Each style layer's factor on the loss's style weight: none for the reference preset."""
+    if params.is_reference:
+        return {}
+    return {
+        name: gain * (FAST_TEXTURE_GAIN if name.startswith(TEXTURE_LAYERS) else 1.0)
+        for name in params.style_layers
+    }
+
+
+def pair_gain(
+    model: VGG19Features,
+    params: Params,
+    content: Image.Image,
+    styles: list[Image.Image],
+    blend: list[float],
+    long_edge: int,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> float:
+    """FAST_STYLE_GAIN, or less where the start's style term times it exceeds START_STYLE_CAP.
+
+    content, styles: as opened; long_edge: the run's final working size. The term is the reference's
+    (strength 1, the user's style layers) at the photo recoloured to the painting's palette,
+    the fast presets' start (nst/start.py).
+    """
+    if params.is_reference or not styles:
+        return FAST_STYLE_GAIN
+    size = min(REFERENCE_SIZE, long_edge)
+    photo = images.to_tensor(images.resize_long_edge(content, size)).to(device)
+    style_size = max(16, round(size * params.style_scale))
+    style_ts = [images.to_tensor(images.resize_long_edge(s, style_size)).to(device) for s in styles]
+    if params.preserve_colors == "histogram":  # as the run sees them
+        style_ts = [images.match_colors(s, photo) for s in style_ts]
+    measure = params.replace(style_weight=1.0, content_weight=0.0, tv_weight=0.0)
+    objective = Objective(model, measure, None, style_ts, blend, dtype)
+    main = style_ts[max(range(len(blend)), key=blend.__getitem__)]
+    with torch.no_grad():
+        terms = objective.terms(images.match_colors(photo, main))
+    start = objective.style_weight * sum(
+        w * terms[name].item() for name, w in objective.layer_weights.items()
+    )
+    # The gain that makes the start's weighted style term START_STYLE_CAP, in its range.
+    return min(FAST_STYLE_GAIN, max(MIN_STYLE_GAIN, START_STYLE_CAP / max(start, 1e-30)))

@@ -1,0 +1,62 @@
+"""nst/balance.py: the fast presets' style gain per pair, with the real weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import small
+from PIL import Image
+
+from nst import balance, images
+from nst.params import Params
+from nst.score import canonical_losses
+from nst.vgg import load_vgg19
+
+CPU = torch.device("cpu")
+
+
+def stripes(size: int) -> Image.Image:
+    """Black and white diagonal stripes: far from any photo, the largest Gram matrices."""
+    y, x = np.mgrid[:size, :size]
+    return Image.fromarray(np.where((x + y) // 4 % 2, 255, 0).astype(np.uint8)).convert("RGB")
+
+
+def start_style_term(photo: Image.Image, painting: Image.Image) -> float:
+    """The reference's style term at the fast presets' start (the photo in the painting's
+    palette), by nst/score.py's own code."""
+    p, s = images.to_tensor(photo), images.to_tensor(painting)
+    start = images.to_image(images.match_colors(p, s))
+    return canonical_losses(start, photo, painting)[1]
+
+
+@pytest.mark.parametrize("which", ["own", "painting", "stripes"])
+def test_the_gain_caps_the_style_term_at_the_start(content_path, style_path, which) -> None:
+    photo = small(content_path, 96)
+    painting = {"own": photo, "painting": small(style_path, 96), "stripes": stripes(96)}[which]
+    model = load_vgg19("caffe", "max", CPU)
+    gain = balance.pair_gain(model, Params(), photo, [painting], [1.0], 96, torch.float32, CPU)
+
+    term = start_style_term(photo, painting)
+    expected = min(balance.FAST_STYLE_GAIN, balance.START_STYLE_CAP / max(term, 1e-30))
+    assert gain == pytest.approx(max(balance.MIN_STYLE_GAIN, expected), rel=0.02)
+    if which == "own":  # nothing to repaint: the full gain
+        assert gain == balance.FAST_STYLE_GAIN
+    if which == "stripes":  # as far from a photo as a painting gets: less push
+        assert gain < balance.FAST_STYLE_GAIN
+
+
+def test_the_gain_does_not_depend_on_strength_or_the_reference(content_path) -> None:
+    photo = small(content_path, 64)
+    model = load_vgg19("caffe", "max", CPU)
+
+    def gain(**params) -> float:
+        return balance.pair_gain(
+            model, Params(**params), photo, [stripes(64)], [1.0], 64, torch.float32, CPU
+        )
+
+    assert gain(style_weight=3.0) == pytest.approx(gain(style_weight=0.5))
+    assert balance.style_gains(Params(quality="reference")) == {}
+    fast = balance.style_gains(Params(), 0.2)
+    assert fast["conv4_1"] == 0.2
+    assert fast["conv1_1"] == 0.2 * balance.FAST_TEXTURE_GAIN
