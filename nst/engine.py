@@ -8,9 +8,9 @@ The loss is jcjohnson/neural-style's (nst/losses.py), for every preset; the `ref
 preset also runs its optimisation as neural-style does (from noise, plain L-BFGS, one scale,
 1000 steps) and is the yardstick of bench/bench_quality.py. The fast presets start from the
 photo and work coarse to fine (nst/start.py), with their style weight scaled, per pair, so
-that strength 1 lands on the reference's balance (nst/balance.py). A scale too large for one pass through the
-network runs in tiles with the exact same loss and gradient (nst/tiles.py, nst/memory.py), so
-the full preset paints a canvas at its own size.
+that strength 1 lands on the reference's balance (nst/balance.py). A scale too large for one
+pass through the network runs in tiles with the exact same loss and gradient (nst/tiles.py,
+nst/memory.py), so the full preset paints a canvas at its own size.
 """
 
 from __future__ import annotations
