@@ -34,13 +34,17 @@ TV_WEIGHT = 1e-3
 REFERENCE_SIZE = 512
 
 
-def gram(features: torch.Tensor, region: tuple[slice, slice] | None = None) -> torch.Tensor:
+def gram(
+    features: torch.Tensor, region: tuple[slice, slice] | None = None, exact: bool = True
+) -> torch.Tensor:
     """Gram matrix divided by the element count C*H*W: (N, C, H, W) -> (N, C, C), float32.
 
     region: (rows, columns) of the features to use (a tile's core, nst/tiles.py); C*H*W is
-    then the region's. Its gradient is zero elsewhere.
+    then the region's. Its gradient is zero elsewhere. exact=False, for bf16 features: the
+    product runs in bf16 (summed in float32, rounded to bf16 at the end, 3 significant
+    digits), not on a float32 copy, which on the CPU was a fifth of a 512 px step.
     """
-    return _Gram.apply(features, region)
+    return _Gram.apply(features, region, exact)
 
 
 class _Gram(torch.autograd.Function):
@@ -54,13 +58,16 @@ class _Gram(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, features: torch.Tensor, region) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, features: torch.Tensor, region, exact: bool) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(features)
         ctx.region = region
         part = features if region is None else features[..., region[0], region[1]]
         n, c, h, w = part.shape
-        full = _positions_by_channels(part).float()  # exact for bf16: summed in float32
-        return _matmul(full.transpose(1, 2), full) / (c * h * w)
+        full = _positions_by_channels(part)
+        # fp16 would overflow (sums of squares of features in the thousands): bf16 only.
+        if exact or full.dtype != torch.bfloat16:
+            full = full.float()  # exact for bf16: summed in float32
+        return _matmul(full.transpose(1, 2), full).float() / (c * h * w)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
@@ -74,10 +81,10 @@ class _Gram(torch.autograd.Function):
         flat = _positions_by_channels(part).to(work)
         out = _matmul(flat, sym).to(features.dtype).reshape(n, h, w, c).permute(0, 3, 1, 2)
         if region is None:
-            return out.contiguous(memory_format=_layout(features)), None
+            return out.contiguous(memory_format=_layout(features)), None, None
         whole = torch.zeros_like(features)  # keeps the features' layout
         whole[..., region[0], region[1]] = out
-        return whole, None
+        return whole, None, None
 
 
 def _layout(tensor: torch.Tensor) -> torch.memory_format:
@@ -162,6 +169,10 @@ class Objective:
         self.style_weight = STYLE_WEIGHT * params.style_weight
         self.tv_weight = TV_WEIGHT * params.tv_weight
         self.tv_reference_size = tv_reference_size
+        # The fast presets' image Gram matrices in bf16 (gram(exact=False)): the same results
+        # within run-to-run noise on 24 pairs (bench/bench_quality.py), 10% off a 512 px step.
+        # The reference, the yardstick, and the style targets (made once) stay exact.
+        self.exact_gram = params.is_reference
         # neural-style sums its style layers with weight 1 each; custom weights keep that sum.
         raw = params.style_layer_weights or [1.0] * len(params.style_layers)
         self.layer_weights = {
@@ -202,7 +213,8 @@ class Objective:
             diff = feats[self.content_layer].float() - self.content_target
             out["content"] = diff.pow(2).mean()
         for name in self.layer_weights:
-            out[name] = (gram(feats[name]) - self.style_targets[name]).pow(2).mean()
+            g = gram(feats[name], exact=self.exact_gram)
+            out[name] = (g - self.style_targets[name]).pow(2).mean()
         out["tv"] = tv_sum_wrapped(image) if self.wrap else tv_sum(image)
         return out
 

@@ -28,6 +28,28 @@ def test_gram_matches_hand_computation() -> None:
     assert torch.allclose(gram(f)[0], expected)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_gram_in_reduced_precision_is_close_and_never_overflows(dtype) -> None:
+    # The fast presets' per-step Gram (exact=False): bf16's product rounds to 3 digits; fp16
+    # would overflow (these sums reach 1e7), so it stays float32 there.
+    torch.manual_seed(0)
+    f = (torch.rand(1, 16, 40, 30) * 300).to(dtype).contiguous(memory_format=torch.channels_last)
+    exact, fast = gram(f), gram(f, exact=False)
+    assert fast.dtype == torch.float32 and torch.isfinite(fast).all()
+    error = ((fast - exact).abs() / exact.abs()).max().item()
+    if dtype == torch.bfloat16:
+        assert 0 < error < 1e-2  # rounded, and only that
+    else:
+        assert error == 0
+    w = torch.randn(1, 16, 16)
+    grads = []
+    for flag in (True, False):
+        x = f.detach().requires_grad_(True)
+        (gram(x, exact=flag) * w).sum().backward()
+        grads.append(x.grad)
+    assert torch.equal(grads[0], grads[1])  # the same backward
+
+
 def test_gram_is_independent_of_image_size() -> None:
     # A texture repeated 2x2 has the same statistics, so the same size-normalised Gram.
     f = torch.rand(1, 8, 5, 7)
