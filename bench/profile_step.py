@@ -4,7 +4,8 @@ One step is one loss-and-gradient evaluation of the engine's objective (nst/loss
 bundled photo and The Starry Night. As peers in the same run it also times the step with the
 Gram matrix as plain autograd computes it (`flat @ flat.T` on a float32 copy), which is what
 the engine used before its hand-written Gram backward, and with PyTorch's own convolution
-instead of nst/packed_conv.py's (which reorders the weights on every call).
+instead of nst/packed_conv.py's (which reorders the weights on every call), and with the
+Gram product on a float32 copy of the features (the reference preset's) instead of in bf16.
 
     python bench/profile_step.py                      # 512x320, bf16 on the CPU
     python bench/profile_step.py --size 128x80 --top 15
@@ -30,7 +31,7 @@ from nst.vgg import load_vgg19  # noqa: E402
 DATA = Path(__file__).resolve().parents[1] / "nst" / "data"
 
 
-def autograd_gram(features: torch.Tensor) -> torch.Tensor:
+def autograd_gram(features: torch.Tensor, region=None, exact: bool = True) -> torch.Tensor:
     n, c, h, w = features.shape
     flat = features.reshape(n, c, h * w).float()
     return flat @ flat.transpose(1, 2) / (c * h * w)
@@ -73,6 +74,11 @@ def main() -> None:
         peer = ms_per_step(objective, content, args.steps)
     finally:
         losses.gram = fast_gram
+    objective.exact_gram = True  # the reference's: the product on a float32 copy
+    try:
+        exact = ms_per_step(objective, content, args.steps)
+    finally:
+        objective.exact_gram = params.is_reference
     available = packed_conv.available
     packed_conv.available = lambda x: False
     try:
@@ -80,8 +86,8 @@ def main() -> None:
     finally:
         packed_conv.available = available
     print(
-        f"{width}x{height} step: {ours:.0f} ms; with autograd's Gram: {peer:.0f} ms; "
-        f"with PyTorch's own convolution: {plain:.0f} ms"
+        f"{width}x{height} step: {ours:.0f} ms; with autograd's Gram: {peer:.0f} ms; with the "
+        f"exact (float32) Gram: {exact:.0f} ms; with PyTorch's own convolution: {plain:.0f} ms"
     )
 
     from torch.profiler import ProfilerActivity, profile
