@@ -195,7 +195,6 @@ def _optimise(
         dtype,
         device,
     )
-    gains = balance.style_gains(params, gain)
     image: torch.Tensor | None = None
     for index, scale in enumerate(plan):
         w, h, iterations, core = scale.width, scale.height, scale.steps, scale.core
@@ -207,6 +206,7 @@ def _optimise(
         style_ts = scale_styles(style_images, scale, params, host)
         if params.preserve_colors == "histogram":
             style_ts = [images.match_colors(s, content_t) for s in style_ts]
+        gains = balance.style_gains(params, gain, final=index == len(plan) - 1)
         args = (model, params, content_t, style_ts, blend, dtype)
         if core is None:
             objective = Objective(*args, style_gains=gains)

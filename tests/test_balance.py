@@ -60,3 +60,7 @@ def test_the_gain_does_not_depend_on_strength_or_the_reference(content_path) -> 
     fast = balance.style_gains(Params(), 0.2)
     assert fast["conv4_1"] == 0.2
     assert fast["conv1_1"] == 0.2 * balance.FAST_TEXTURE_GAIN
+    last = balance.style_gains(Params(), 0.2, final=True)
+    # The last scale weights conv4_1 twice as much, relative to the others, as before it.
+    assert last["conv4_1"] / last["conv5_1"] == pytest.approx(2 * fast["conv4_1"] / fast["conv5_1"])
+    assert last["conv1_1"] < fast["conv1_1"]
