@@ -45,7 +45,7 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from nst import images
+from nst import images, start
 from nst.losses import REFERENCE_SIZE, Objective
 from nst.params import Params
 from nst.vgg import VGG19Features
@@ -58,7 +58,7 @@ START_STYLE_CAP = 4e7
 # The last scale: conv4_1 at twice the others' weight, all at 0.6 (see the module's docstring).
 FINAL_SCALE_GAIN = 0.6
 FINAL_LAYER_GAINS = {"conv4_1": 2.0}
-# A guard, which no benchmark pair comes near (lowest 0.13): some style always shows.
+# A guard, which no benchmark pair comes near (lowest 0.17): some style always shows.
 MIN_STYLE_GAIN = FAST_STYLE_GAIN / 4
 
 
@@ -92,9 +92,9 @@ def pair_gain(
 ) -> float:
     """FAST_STYLE_GAIN, or less where the start's style term times it exceeds START_STYLE_CAP.
 
-    content, styles: as opened; long_edge: the run's final working size. The term is the reference's
-    (strength 1, the user's style layers) at the photo recoloured to the painting's palette,
-    the fast presets' start (nst/start.py).
+    content, styles: as opened; long_edge: the run's final working size. The term is the
+    reference's (strength 1, the user's style layers) at the photo recoloured to the
+    painting's palette, the fast presets' start when colours are not preserved (nst/start.py).
     """
     if params.is_reference or not styles:
         return FAST_STYLE_GAIN
@@ -106,11 +106,10 @@ def pair_gain(
         style_ts = [images.match_colors(s, photo) for s in style_ts]
     measure = params.replace(style_weight=1.0, content_weight=0.0, tv_weight=0.0)
     objective = Objective(model, measure, None, style_ts, blend, dtype)
-    main = style_ts[max(range(len(blend)), key=blend.__getitem__)]
     with torch.no_grad():
-        terms = objective.terms(images.match_colors(photo, main))
-    start = objective.style_weight * sum(
+        terms = objective.terms(images.match_colors(photo, start.main_style(style_ts, blend)))
+    term = objective.style_weight * sum(
         w * terms[name].item() for name, w in objective.layer_weights.items()
     )
     # The gain that makes the start's weighted style term START_STYLE_CAP, in its range.
-    return min(FAST_STYLE_GAIN, max(MIN_STYLE_GAIN, START_STYLE_CAP / max(start, 1e-30)))
+    return min(FAST_STYLE_GAIN, max(MIN_STYLE_GAIN, START_STYLE_CAP / max(term, 1e-30)))
