@@ -16,6 +16,7 @@ PNGs under bench/reference/<size>px/, with how long each took:
     python bench/bench_quality.py --preset draft
     python bench/bench_quality.py --params '{"style_weight": 2}' --no-sheet   # try a setting
     python bench/bench_quality.py --timing                   # 512 px time against reference
+    python bench/bench_quality.py --heldout                  # the 8 held-out pairs
 """
 
 from __future__ import annotations
