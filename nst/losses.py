@@ -159,7 +159,7 @@ class Objective:
         style_gains: Mapping[str, float] | None = None,
         wrap: bool = False,
     ):
-        """style_gains: a factor per style layer (the fast presets', engine.style_gains);
+        """style_gains: a factor per style layer (the fast presets', balance.style_gains);
         layers it does not name keep 1."""
         self.model = model
         self.dtype = dtype
