@@ -43,9 +43,9 @@ pairs' style alone would ask for, fewer pairs within 1.1.
 from __future__ import annotations
 
 import torch
-from PIL import Image
 
 from nst import images, start
+from nst.estimate import Scale
 from nst.losses import REFERENCE_SIZE, Objective
 from nst.params import Params
 from nst.vgg import VGG19Features
@@ -80,34 +80,33 @@ def style_gains(
     return gains
 
 
+def measure_scale(content_size: tuple[int, int], final_long_edge: int) -> Scale:
+    """Where pair_gain measures: the run's last scale, at most the reference's 512 px."""
+    w, h = content_size
+    factor = min(REFERENCE_SIZE, final_long_edge) / max(w, h)
+    return Scale(max(1, round(w * factor)), max(1, round(h * factor)), 0, None)
+
+
 def pair_gain(
     model: VGG19Features,
     params: Params,
-    content: Image.Image,
-    styles: list[Image.Image],
+    photo: torch.Tensor,
+    styles: list[torch.Tensor],
     blend: list[float],
-    long_edge: int,
     dtype: torch.dtype,
-    device: torch.device,
 ) -> float:
     """FAST_STYLE_GAIN, or less where the start's style term times it exceeds START_STYLE_CAP.
 
-    content, styles: as opened; long_edge: the run's final working size. The term is the
-    reference's (strength 1, the user's style layers) at the photo recoloured to the
+    photo, styles: as the run sees them at measure_scale (engine.scale_inputs). The term is
+    the reference's (strength 1, the user's style layers) at the photo recoloured to the
     painting's palette, the fast presets' start when colours are not preserved (nst/start.py).
     """
     if params.is_reference or not styles:
         return FAST_STYLE_GAIN
-    size = min(REFERENCE_SIZE, long_edge)
-    photo = images.to_tensor(images.resize_long_edge(content, size)).to(device)
-    style_size = max(16, round(size * params.style_scale))
-    style_ts = [images.to_tensor(images.resize_long_edge(s, style_size)).to(device) for s in styles]
-    if params.preserve_colors == "histogram":  # as the run sees them
-        style_ts = [images.match_colors(s, photo) for s in style_ts]
     measure = params.replace(style_weight=1.0, content_weight=0.0, tv_weight=0.0)
-    objective = Objective(model, measure, None, style_ts, blend, dtype)
+    objective = Objective(model, measure, None, styles, blend, dtype)
     with torch.no_grad():
-        terms = objective.terms(images.match_colors(photo, start.main_style(style_ts, blend)))
+        terms = objective.terms(images.match_colors(photo, start.main_style(styles, blend)))
     term = objective.style_weight * sum(
         w * terms[name].item() for name, w in objective.layer_weights.items()
     )

@@ -185,27 +185,18 @@ def _optimise(
     on_tile = tile_reporter(tracker, cancel)
 
     final = plan[-1]
-    gain = balance.pair_gain(
-        model,
-        params,
-        content_rgb,
-        style_images,
-        blend,
-        max(final.width, final.height),
-        dtype,
-        device,
-    )
+    at = balance.measure_scale(content_rgb.size, max(final.width, final.height))
+    photo, paintings = scale_inputs(content_rgb, style_images, at, params, device)
+    gain = balance.pair_gain(model, params, photo, paintings, blend, dtype)
+    del photo, paintings
     image: torch.Tensor | None = None
     for index, scale in enumerate(plan):
-        w, h, iterations, core = scale.width, scale.height, scale.steps, scale.core
+        iterations, core = scale.steps, scale.core
         tracker.scale = index + 1
         # Tiled scales keep the image and the optimiser's vectors in host memory on a GPU:
         # only the tiles and the targets need the device.
         host = torch.device("cpu") if core is not None else device
-        content_t = images.to_tensor(images.resize_to(content_rgb, (w, h))).to(host)
-        style_ts = scale_styles(style_images, scale, params, host)
-        if params.preserve_colors == "histogram":
-            style_ts = [images.match_colors(s, content_t) for s in style_ts]
+        content_t, style_ts = scale_inputs(content_rgb, style_images, scale, params, host)
         gains = balance.style_gains(params, gain, final=index == len(plan) - 1)
         args = (model, params, content_t, style_ts, blend, dtype)
         if core is None:
@@ -229,6 +220,22 @@ def scale_styles(
     """The style images as tensors for one scale: long edge the scale's times style_scale."""
     size = max(16, round(max(scale.width, scale.height) * params.style_scale))
     return [images.to_tensor(images.resize_long_edge(s, size)).to(device) for s in style_images]
+
+
+def scale_inputs(
+    content_rgb: Image.Image,
+    style_images: list[Image.Image],
+    scale: estimate.Scale,
+    params: Params,
+    device: torch.device,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The photo and the paintings as one scale of stylize sees them."""
+    size = (scale.width, scale.height)
+    content_t = images.to_tensor(images.resize_to(content_rgb, size)).to(device)
+    style_ts = scale_styles(style_images, scale, params, device)
+    if params.preserve_colors == "histogram":
+        style_ts = [images.match_colors(s, content_t) for s in style_ts]
+    return content_t, style_ts
 
 
 def tile_reporter(tracker: _Tracker, cancel: CancelFlag) -> Callable[[int, int], None]:

@@ -9,11 +9,19 @@ from conftest import small
 from PIL import Image
 
 from nst import balance, images
+from nst.engine import scale_inputs
 from nst.params import Params
 from nst.score import canonical_losses
 from nst.vgg import load_vgg19
 
 CPU = torch.device("cpu")
+
+
+def gain_for(model, params: Params, photo: Image.Image, painting: Image.Image) -> float:
+    """pair_gain with the images as a run at the photo's own size sees them."""
+    at = balance.measure_scale(photo.size, max(photo.size))
+    content, styles = scale_inputs(photo, [painting], at, params, CPU)
+    return balance.pair_gain(model, params, content, styles, [1.0], torch.float32)
 
 
 def stripes(size: int) -> Image.Image:
@@ -35,7 +43,7 @@ def test_the_gain_caps_the_style_term_at_the_start(content_path, style_path, whi
     photo = small(content_path, 96)
     painting = {"own": photo, "painting": small(style_path, 96), "stripes": stripes(96)}[which]
     model = load_vgg19("caffe", "max", CPU)
-    gain = balance.pair_gain(model, Params(), photo, [painting], [1.0], 96, torch.float32, CPU)
+    gain = gain_for(model, Params(), photo, painting)
 
     term = start_style_term(photo, painting)
     expected = min(balance.FAST_STYLE_GAIN, balance.START_STYLE_CAP / max(term, 1e-30))
@@ -51,9 +59,7 @@ def test_the_gain_does_not_depend_on_strength_or_the_reference(content_path) -> 
     model = load_vgg19("caffe", "max", CPU)
 
     def gain(**params) -> float:
-        return balance.pair_gain(
-            model, Params(**params), photo, [stripes(64)], [1.0], 64, torch.float32, CPU
-        )
+        return gain_for(model, Params(**params), photo, stripes(64))
 
     assert gain(style_weight=3.0) == pytest.approx(gain(style_weight=0.5))
     assert balance.style_gains(Params(quality="reference")) == {}
