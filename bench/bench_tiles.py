@@ -38,7 +38,7 @@ def child(job: dict) -> dict:
     from nst.balance import style_gains
     from nst.device import pick_device, pick_precision
     from nst.losses import Objective
-    from nst.tiles import TiledObjective, halo
+    from nst.tiles import TiledObjective
     from nst.vgg import load_vgg19
 
     w, h = job["width"], job["height"]
@@ -58,7 +58,7 @@ def child(job: dict) -> dict:
             core = job["tile"]
             objective = TiledObjective(*args, style_gains=style_gains(params), core=core)
             result["tiles"] = len(objective.tiles(content))
-            result["halo"] = halo(params)
+            result["halo"] = objective.halo
         else:
             objective = Objective(*args, style_gains=style_gains(params))
         result["targets_s"] = time.perf_counter() - start

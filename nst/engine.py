@@ -185,7 +185,8 @@ def _optimise(
     on_tile = tile_reporter(tracker, cancel)
 
     final = plan[-1]
-    at = balance.measure_scale(content_rgb.size, max(final.width, final.height))
+    measure = balance.measure_size(content_rgb.size, max(final.width, final.height))
+    at = estimate.Scale(*measure, 0, None)
     photo, paintings = scale_inputs(content_rgb, style_images, at, params, device)
     gain = balance.pair_gain(model, params, photo, paintings, blend, dtype)
     del photo, paintings

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nst import memory, tiles
+from nst import balance, memory, tiles
 from nst.params import Params
 
 # Fitted on a 2-core CPU, bf16, steps from 64x64 to 512x512 (50, 63, 152, 198, 481 and 818 ms
@@ -92,7 +92,7 @@ def plan(
         max(1, round(width * work / max(width, height))),
         max(1, round(height * work / max(width, height))),
     )
-    halo = tiles.halo(params)
+    halo = tiles.halo(params, balance.style_gains(params))
     return [
         Scale(sw, sh, n, memory.tile_core(sw, sh, halo, dtype, device, params.tile_size))
         for sw, sh, n in schedule(params, w, h)

@@ -175,11 +175,11 @@ class Objective:
         self.exact_gram = params.is_reference
         # neural-style sums its style layers with weight 1 each; custom weights keep that sum.
         raw = params.style_layer_weights or [1.0] * len(params.style_layers)
-        self.layer_weights = {
+        weights = {
             n: w * len(raw) / sum(raw) * (style_gains or {}).get(n, 1.0)
             for n, w in zip(params.style_layers, raw)
-            if w > 0
         }
+        self.layer_weights = {n: w for n, w in weights.items() if w > 0}
         if self.style_weight == 0 or not styles:  # content only (a reconstruction)
             self.layer_weights = {}
         wanted = set(self.layer_weights) | ({self.content_layer} if content is not None else set())

@@ -59,10 +59,12 @@ def reach(layers: list[str]) -> int:
     return CELL * math.ceil(span / CELL)
 
 
-def halo(params: Params) -> int:
-    """The halo a run's tiles need: the reach of its deepest layer in use."""
+def halo(params: Params, style_gains: Mapping[str, float] | None = None) -> int:
+    """The halo a run's tiles need: the reach of its deepest layer in use. The fast presets'
+    gains leave conv5_1 out (nst/balance.py): conv4_2's 48 px instead of conv5_1's 80."""
     weights = params.style_layer_weights or [1.0] * len(params.style_layers)
-    used = [name for name, w in zip(params.style_layers, weights) if w > 0]
+    gains = style_gains or {}
+    used = [n for n, w in zip(params.style_layers, weights) if w > 0 and gains.get(n, 1.0) > 0]
     return reach(used + [params.content_layer])
 
 
@@ -143,7 +145,7 @@ class TiledObjective(Objective):
         # Set before Objective.__init__, which computes the targets through these tiles.
         self.core = max(CELL, CELL * (core // CELL))
         self.on_tile = on_tile
-        self.halo = halo(params)
+        self.halo = halo(params, style_gains)
         # The images may live in host memory while the network runs on a GPU: tiles move.
         self.device = model.mean.device
         super().__init__(model, params, content, styles, blend, dtype, style_gains=style_gains)

@@ -10,6 +10,8 @@ from PIL import Image
 
 from nst import balance, images
 from nst.engine import scale_inputs
+from nst.estimate import Scale
+from nst.losses import Objective
 from nst.params import Params
 from nst.score import canonical_losses
 from nst.vgg import load_vgg19
@@ -19,7 +21,7 @@ CPU = torch.device("cpu")
 
 def gain_for(model, params: Params, photo: Image.Image, painting: Image.Image) -> float:
     """pair_gain with the images as a run at the photo's own size sees them."""
-    at = balance.measure_scale(photo.size, max(photo.size))
+    at = Scale(*balance.measure_size(photo.size, max(photo.size)), 0, None)
     content, styles = scale_inputs(photo, [painting], at, params, CPU)
     return balance.pair_gain(model, params, content, styles, [1.0], torch.float32)
 
@@ -68,5 +70,23 @@ def test_the_gain_does_not_depend_on_strength_or_the_reference(content_path) -> 
     assert fast["conv1_1"] == 0.2 * balance.FAST_TEXTURE_GAIN
     last = balance.style_gains(Params(), 0.2, final=True)
     # The last scale weights conv4_1 twice as much, relative to the others, as before it.
-    assert last["conv4_1"] / last["conv5_1"] == pytest.approx(2 * fast["conv4_1"] / fast["conv5_1"])
+    assert last["conv4_1"] / last["conv3_1"] == pytest.approx(2 * fast["conv4_1"] / fast["conv3_1"])
     assert last["conv1_1"] < fast["conv1_1"]
+
+
+def test_conv5_1_is_left_out_unless_the_user_weights_the_layers(content_path, style_path) -> None:
+    model = load_vgg19("caffe", "max", CPU)
+    photo, painting = small(content_path, 64), small(style_path, 64)
+    content, style = images.to_tensor(photo), images.to_tensor(painting)
+
+    def layers(**params) -> list[str]:
+        p = Params(**params)
+        objective = Objective(model, p, content, [style], [1.0], style_gains=balance.style_gains(p))
+        return objective.layers
+
+    # The fast presets stop at conv4_2 (the content layer); the reference and a user's own
+    # layer weights or layers keep conv5_1.
+    assert layers() == sorted(["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv4_2"])
+    assert "conv5_1" in layers(quality="reference")
+    assert "conv5_1" in layers(style_layer_weights=[1, 1, 1, 1, 2])
+    assert layers(style_layers=["conv5_1"]) == ["conv4_2", "conv5_1"]

@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 import nst
-from nst import images, memory
+from nst import balance, images, memory
 from nst.engine import schedule
 from nst.losses import Objective
-from nst.tiles import CELL, TiledObjective, grid, reach
+from nst.tiles import CELL, TiledObjective, grid, halo, reach
 from nst.vgg import load_vgg19
 
 
@@ -45,16 +45,22 @@ def test_tile_cores_cover_the_image_once_on_the_cell_grid(size) -> None:
     assert (cover == 1).all()
 
 
-def test_tiled_loss_and_gradient_equal_the_untiled_ones(content_path, style_path) -> None:
-    # The issue's check: 384x256 with 128 px tiles, to 1e-3 relative error (float32).
+@pytest.mark.parametrize("gains", ["all layers", "fast presets'"])
+def test_tiled_loss_and_gradient_equal_the_untiled_ones(content_path, style_path, gains) -> None:
+    # The issue's check: 384x256 with 128 px tiles, to 1e-3 relative error (float32). With
+    # the fast presets' gains conv5_1 is left out and the halo is conv4_2's.
+    params = nst.Params()
+    style_gains = balance.style_gains(params) if gains == "fast presets'" else None
+    assert halo(params, style_gains) == (48 if style_gains else 80)
     model = load_vgg19("caffe", "max", "cpu")
     content = images.to_tensor(Image.open(content_path).convert("RGB").resize((384, 256)))
     style = images.to_tensor(Image.open(style_path).convert("RGB").resize((300, 240)))
     noise = torch.randn(content.shape, generator=torch.Generator().manual_seed(0))
     x = (content + 30 * noise).clamp(0, 255)
-    params = nst.Params()
-    whole = Objective(model, params, content, [style], [1.0])
-    tiled = TiledObjective(model, params, content, [style], [1.0], core=128)
+    whole = Objective(model, params, content, [style], [1.0], style_gains=style_gains)
+    tiled = TiledObjective(
+        model, params, content, [style], [1.0], core=128, style_gains=style_gains
+    )
     assert len(tiled.tiles(x)) == 6
     loss_a, grad_a = whole.value_and_grad(x)
     loss_b, grad_b = tiled.value_and_grad(x)
