@@ -32,8 +32,10 @@ MIN_SCALE_SIZE = 128
 # The full preset paints the normal preset's scales (128, 256, 512 px: the composition and the
 # strokes' size) and then refines them, doubling up to the canvas's own size: a 4K result is
 # the normal result with 4K of detail, not a finer texture. Steps per scale: the normal
-# preset's (30 at 512 px, twice as many per halving), at least `iterations` (10) above it.
-NORMAL_SIZE, NORMAL_STEPS = 512, 30
+# preset's (36 at 512 px, 60 and 120 below), above it 30 x 512 / edge, at least `iterations`
+# (10).
+NORMAL_SIZE = 512
+NORMAL = Params(quality="normal")
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,9 @@ def schedule(params: Params, width: int, height: int) -> list[tuple[int, int, in
     """(width, height, steps) per scale, coarse to fine.
 
     Each scale halves the long edge; a coarser scale gets twice the steps of the next finer
-    one, which still costs half as much since it has a quarter of the pixels. The full
-    preset's scales above 512 px double instead, from 512 up to the canvas.
+    one (the finest scale's own count can differ: Params.coarse_iterations), which still
+    costs half as much since it has a quarter of the pixels. The full preset's scales above
+    512 px double instead, from 512 up to the canvas.
     """
     long_edge = max(width, height)
     if params.is_native and params.scales is None and long_edge > NORMAL_SIZE:
@@ -72,27 +75,42 @@ def schedule(params: Params, width: int, height: int) -> list[tuple[int, int, in
     normal = [e for e in edges if e <= NORMAL_SIZE]  # the normal preset's part of the plan
     out = []
     for level, edge in enumerate(reversed(edges)):
-        steps = params.final_iterations * 2**level
+        steps = _steps(params, level)
         if native and edge > NORMAL_SIZE:
-            steps = max(params.final_iterations, round(NORMAL_STEPS * NORMAL_SIZE / edge))
+            refine = NORMAL.coarse_iterations * NORMAL_SIZE / edge
+            steps = max(params.final_iterations, round(refine))
         elif native:
-            steps = NORMAL_STEPS * 2 ** (len(normal) - 1 - normal.index(edge))
+            steps = _steps(NORMAL, len(normal) - 1 - normal.index(edge))
         w = max(1, round(width * edge / long_edge))
         h = max(1, round(height * edge / long_edge))
         out.append((w, h, steps))
     return out[::-1]
 
 
+def _steps(params: Params, level: int) -> int:
+    """Steps at `level` scales below the finest (0: the finest itself)."""
+    return params.final_iterations if level == 0 else params.coarse_iterations * 2**level
+
+
 def plan(
-    params: Params, width: int, height: int, dtype: torch.dtype, device: torch.device
+    params: Params,
+    width: int,
+    height: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    halo: int | None = None,
 ) -> list[Scale]:
-    """The scales of a run on a content of this size, with their tiling decided."""
+    """The scales of a run on a content of this size, with their tiling decided.
+
+    halo: the tiles' halo; by default stylize's (the layers nst/balance.py leaves in).
+    """
     work = params.working_size_for(max(width, height))
     w, h = (
         max(1, round(width * work / max(width, height))),
         max(1, round(height * work / max(width, height))),
     )
-    halo = tiles.halo(params, balance.style_gains(params))
+    if halo is None:
+        halo = tiles.halo(params, balance.style_gains(params))
     return [
         Scale(sw, sh, n, memory.tile_core(sw, sh, halo, dtype, device, params.tile_size))
         for sw, sh, n in schedule(params, w, h)

@@ -99,7 +99,8 @@ def _synthesize(
     dtype = pick_precision(params.precision, device)
     model = load_vgg19(params.weights, params.pooling, device)
     generator = torch.Generator().manual_seed(params.seed)
-    planned = estimate.plan(params, width, height, dtype, device)
+    # Every style layer, conv5_1 too: a texture has no photo to hold its large shapes.
+    planned = estimate.plan(params, width, height, dtype, device, halo=tiles.halo(params))
     plan = [
         estimate.Scale(*_side(s.width, s.height, tileable, s is planned[-1]), s.steps, s.core)
         for s in planned
