@@ -20,6 +20,7 @@ import requests
 from conftest import small
 from PIL import Image
 
+import nst
 from server.testing import ServerProcess
 
 FAST = {"size": 64, "iterations": 3, "scales": 1}
@@ -115,9 +116,10 @@ def test_estimate_gives_the_plan_and_a_time_before_any_upload(server: ServerProc
     body = full.json()
     assert body["device"] == "cpu" and body["seconds"] > 0
     # full works at the content's own size; below 512 px with the normal preset's steps.
+    normal = nst.Params()
     assert body["scales"] == [
-        {"width": 200, "height": 150, "steps": 60, "tiled": False},
-        {"width": 400, "height": 300, "steps": 30, "tiled": False},
+        {"width": 200, "height": 150, "steps": 2 * normal.coarse_iterations, "tiled": False},
+        {"width": 400, "height": 300, "steps": normal.final_iterations, "tiled": False},
     ]
     draft = estimate(width=400, height=300, params=json.dumps({"quality": "draft"})).json()
     assert draft["scales"][-1]["width"] == 256 and draft["seconds"] < body["seconds"]
