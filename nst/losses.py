@@ -144,6 +144,19 @@ def tv_sum_and_grad(
     return weight * total
 
 
+def style_layer_weights(
+    params: Params, style_gains: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """Each style layer's weight in the loss; a layer weighted or gained 0 is not computed."""
+    # neural-style sums its style layers with weight 1 each; custom weights keep that sum.
+    raw = params.style_layer_weights or [1.0] * len(params.style_layers)
+    weights = {
+        n: w * len(raw) / sum(raw) * (style_gains or {}).get(n, 1.0)
+        for n, w in zip(params.style_layers, raw)
+    }
+    return {n: w for n, w in weights.items() if w > 0}
+
+
 class Objective:
     """Content + style + TV loss at one size, with the targets computed once."""
 
@@ -173,13 +186,7 @@ class Objective:
         # within run-to-run noise on 24 pairs (bench/bench_quality.py), 10% off a 512 px step.
         # The reference, the yardstick, and the style targets (made once) stay exact.
         self.exact_gram = params.is_reference
-        # neural-style sums its style layers with weight 1 each; custom weights keep that sum.
-        raw = params.style_layer_weights or [1.0] * len(params.style_layers)
-        weights = {
-            n: w * len(raw) / sum(raw) * (style_gains or {}).get(n, 1.0)
-            for n, w in zip(params.style_layers, raw)
-        }
-        self.layer_weights = {n: w for n, w in weights.items() if w > 0}
+        self.layer_weights = style_layer_weights(params, style_gains)
         if self.style_weight == 0 or not styles:  # content only (a reconstruction)
             self.layer_weights = {}
         wanted = set(self.layer_weights) | ({self.content_layer} if content is not None else set())

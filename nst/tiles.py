@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nst.losses import Objective, gram, tv_sum_and_grad
+from nst.losses import Objective, gram, style_layer_weights, tv_sum_and_grad
 from nst.params import Params
 from nst.vgg import LAYER_NAMES, VGG19Features
 
@@ -62,10 +62,7 @@ def reach(layers: list[str]) -> int:
 def halo(params: Params, style_gains: Mapping[str, float] | None = None) -> int:
     """The halo a run's tiles need: the reach of its deepest layer in use. The fast presets'
     gains leave conv5_1 out (nst/balance.py): conv4_2's 48 px instead of conv5_1's 80."""
-    weights = params.style_layer_weights or [1.0] * len(params.style_layers)
-    gains = style_gains or {}
-    used = [n for n, w in zip(params.style_layers, weights) if w > 0 and gains.get(n, 1.0) > 0]
-    return reach(used + [params.content_layer])
+    return reach([*style_layer_weights(params, style_gains), params.content_layer])
 
 
 @dataclass(frozen=True)
