@@ -84,25 +84,34 @@ class VGG19Features(nn.Module):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         out: dict[str, torch.Tensor] = {}
-        pool = nn.functional.max_pool2d if self.pooling == "max" else nn.functional.avg_pool2d
         params = self._weights_for(x)
         x = x.to(params["conv1_1"][0].dtype)
         packed = self._packed_for(x, params)
-        for name in LAYER_NAMES[: last + 1]:
-            if name.endswith("_1") and name != "conv1_1":
-                x = pool(x, 2, 2, ceil_mode=True)
+        fast_pool = packed is not None and self.pooling == "max"  # packed_conv's max pooling
+        pooled = False  # x is already the pool's output (packed_conv.conv_relu_pool)
+        for i, name in enumerate(LAYER_NAMES[: last + 1]):
+            if name.endswith("_1") and name != "conv1_1" and not pooled:
+                x = packed_conv.max_pool(x) if fast_pool else self._pool(x)
             weight, bias = params[name]
             padding = 1
             if wrap:  # the 3x3 kernel sees the opposite edge instead of zeros
                 x = nn.functional.pad(x, (1, 1, 1, 1), mode="circular")
                 padding = 0
-            if packed is not None:
+            before_pool = i < last and LAYER_NAMES[i + 1].endswith("_1")
+            pooled = fast_pool and before_pool and name not in wanted
+            if pooled:
+                x = packed_conv.conv_relu_pool(x, packed[name], padding)
+            elif packed is not None:
                 x = packed_conv.conv_relu(x, packed[name], padding)
             else:
                 x = torch.relu(nn.functional.conv2d(x, weight, bias, padding=padding))
             if name in wanted:
                 out[name] = x * self.units[name] if name in self.units else x
         return out
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        pool = nn.functional.max_pool2d if self.pooling == "max" else nn.functional.avg_pool2d
+        return pool(x, 2, 2, ceil_mode=True)
 
     def _weights_for(self, x: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """The weights in autocast's dtype, cast once per dtype: autocast would cast all 20

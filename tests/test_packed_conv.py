@@ -1,5 +1,6 @@
 """The CPU's convolution with weights packed once (nst/packed_conv.py) computes exactly what
-PyTorch's own convolution computes, forward and backward, in the network and alone."""
+PyTorch's own convolution computes, forward and backward, in the network and alone; so do its
+max pooling and its convolution + pooling."""
 
 from __future__ import annotations
 
@@ -41,16 +42,70 @@ def test_conv_relu_matches_pytorch(dtype, padding, size):
     assert torch.allclose(ours_in.grad.float(), theirs_in.grad.float(), rtol=tol, atol=1e-3)
 
 
+def _pair(shape: tuple[int, ...], dtype: torch.dtype, seed: int) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(seed)
+    return tuple(
+        torch.randn(shape, generator=g).to(dtype).contiguous(memory_format=torch.channels_last)
+        for _ in range(2)
+    )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("size", [(16, 10), (7, 33)])  # odd sides: ceil_mode's partial windows
+def test_max_pool_matches_pytorch_exactly(dtype, size):
+    w, h = size
+    x, _ = _pair((1, 8, h, w), dtype, 0)
+    x = torch.relu(x)  # ties at 0, as after a ReLU: the gradient goes to one of them
+    upstream = torch.randn(1, 8, (h + 1) // 2, (w + 1) // 2).to(dtype)
+    ours_in, theirs_in = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ours = packed_conv.max_pool(ours_in)
+    ours.backward(upstream)
+    theirs = F.max_pool2d(theirs_in, 2, 2, ceil_mode=True)
+    theirs.backward(upstream)
+    assert torch.equal(ours, theirs)
+    assert torch.equal(ours_in.grad, theirs_in.grad)
+    assert ours_in.grad.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("padding", [1, 0])
+@pytest.mark.parametrize("size", [(16, 10), (9, 15)])
+def test_conv_relu_pool_matches_separate_ops_exactly(dtype, padding, size):
+    g = torch.Generator().manual_seed(2)
+    weight = (torch.randn(16, 8, 3, 3, generator=g) * 0.3).to(dtype)
+    bias = torch.randn(16, generator=g).to(dtype)
+    packed = packed_conv.PackedConv(weight, bias, (64, 64))
+    w, h = size
+    x, _ = _pair((1, 8, h, w), dtype, 3)
+    ours_in, theirs_in = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ours = packed_conv.conv_relu_pool(ours_in, packed, padding)
+    theirs = F.max_pool2d(packed_conv.conv_relu(theirs_in, packed, padding), 2, 2, ceil_mode=True)
+    assert (theirs == 0).any() and (theirs > 0).any()  # the ReLU's mask matters
+    upstream = torch.randn(theirs.shape, generator=g).to(dtype)
+    ours.backward(upstream)
+    theirs.backward(upstream)
+    assert torch.equal(ours, theirs)
+    assert torch.equal(ours_in.grad, theirs_in.grad)
+
+
 @pytest.mark.parametrize("wrap", [False, True])
-def test_network_features_and_gradient_unchanged(monkeypatch, wrap):
-    """The whole VGG19 (bf16, as CPU runs use it): packed and plain agree layer by layer."""
+@pytest.mark.parametrize("layers", ["all", "style"])
+def test_network_features_and_gradient_unchanged(monkeypatch, wrap, layers):
+    """The whole VGG19 (bf16, as CPU runs use it): packed and plain agree layer by layer.
+
+    layers: every layer read (no fused pooling), or the default losses' (conv1_2, conv2_2
+    and conv3_4 feed only their pool: packed_conv.conv_relu_pool).
+    """
     model = load_vgg19("caffe", "max", "cpu")
+    names = list(LAYER_NAMES[:13])
+    if layers == "style":
+        names = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv4_2"]
     image = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(1)) * 255
 
     def run() -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         x = image.clone().requires_grad_(True)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            feats = model(x, list(LAYER_NAMES[:13]), wrap=wrap)
+            feats = model(x, names, wrap=wrap)
         sum(f.float().pow(2).mean() for f in feats.values()).backward()
         return {k: v.detach() for k, v in feats.items()}, x.grad
 
