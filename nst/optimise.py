@@ -16,7 +16,7 @@ from typing import Protocol, Union
 
 import torch
 
-from nst import memory
+from nst import heap, memory
 from nst.errors import Cancelled
 from nst.losses import Objective
 from nst.params import Params
@@ -110,23 +110,24 @@ def optimise_scale(
         tracker.step(value, image)
         return value * grad_scale
 
-    while True:
-        try:
-            if params.optimizer == "lbfgs":
-                optimizer.step(closure)
-            while evaluations < iterations:  # Adam: one evaluation per step
-                optimizer.step(closure)
-            break
-        except _BudgetSpent:
-            break
-        except _Overflow:
-            # The optimiser's own float32 arithmetic overflowed (its line search squares
-            # products of gradients, up to 1e54 from a noise start): it goes on in float64
-            # from the best image so far, with half the history to keep the memory.
-            if var.dtype == torch.float64:
-                raise NonFinite from None
-            history = max(memory.MIN_HISTORY, history // 2)
-            var, optimizer = begin(best["image"], torch.float64)
+    with heap.keep_freed_memory():  # every step frees what the next one allocates
+        while True:
+            try:
+                if params.optimizer == "lbfgs":
+                    optimizer.step(closure)
+                while evaluations < iterations:  # Adam: one evaluation per step
+                    optimizer.step(closure)
+                break
+            except _BudgetSpent:
+                break
+            except _Overflow:
+                # The optimiser's own float32 arithmetic overflowed (its line search squares
+                # products of gradients, up to 1e54 from a noise start): it goes on in float64
+                # from the best image so far, with half the history to keep the memory.
+                if var.dtype == torch.float64:
+                    raise NonFinite from None
+                history = max(memory.MIN_HISTORY, history // 2)
+                var, optimizer = begin(best["image"], torch.float64)
     if not math.isfinite(best["loss"]):  # no evaluation gave a finite loss
         raise NonFinite
     return best["image"].clamp(0, 255)

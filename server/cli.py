@@ -210,12 +210,14 @@ def serve(config: ServerConfig, ready: threading.Event | None = None) -> int:
     import waitress
 
     import nst
+    from nst import heap
     from nst.device import pick_device, pick_precision
     from nst.vgg import load_vgg19
     from server import deadline
     from server.app import _dtype_name, create_app
     from server.jobs import JobManager
 
+    heap.one_arena()  # before the worker thread starts (nst/heap.py)
     try:
         device = pick_device(config.device)
         precision = _dtype_name(pick_precision("auto", device))
