@@ -70,8 +70,9 @@ def one_arena() -> None:
     """Have threads started from now on allocate from the main thread's heap (a server).
 
     A thread's own glibc arena grows in heaps of at most 64 MB and maps larger blocks
-    regardless of keep_freed_memory: in a worker thread a 512x320 step still faulted 5,700
-    pages within it (59,000 without it), and 800 with one arena (tests/test_heap.py).
+    regardless of keep_freed_memory: in a worker thread a 512x320 step still faulted
+    6,000-12,000 pages within it (60,000 without it), and 800 with one arena
+    (tests/test_heap.py).
     """
     libc = _glibc()
     if libc is not None:
