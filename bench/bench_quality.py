@@ -143,12 +143,13 @@ def reference_dir(size: int, heldout: bool = False) -> Path:
     return ROOT / "bench" / "reference" / f"{size}px{'_heldout' if heldout else ''}"
 
 
-def make_reference(data: Path, size: int, jobs: int, heldout: bool = False) -> None:
+def make_reference(data: Path, size: int, jobs: int, heldout: bool = False, only: str = "") -> None:
     folder = reference_dir(size, heldout)
     folder.mkdir(parents=True, exist_ok=True)
     meta_path = folder / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    missing = [(p, s) for p, s in pairs(heldout=heldout) if not (folder / f"{p}__{s}.png").exists()]
+    every = pairs(only, heldout)
+    missing = [(p, s) for p, s in every if not (folder / f"{p}__{s}.png").exists()]
     todo = _jobs(missing, data, size, jobs, {"quality": "reference"}, folder)
     print(f"{len(todo)} reference pairs to compute at {size} px, {jobs} at a time")
     with _pool(jobs) as pool:
@@ -318,7 +319,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="pairs to run, e.g. 'animal/face,scene'")
     args = parser.parse_args()
     if args.make_reference:
-        make_reference(args.data, args.size, args.jobs, args.heldout)
+        make_reference(args.data, args.size, args.jobs, args.heldout, args.only)
     elif args.timing:
         timing(args)
     else:

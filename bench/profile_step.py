@@ -4,8 +4,11 @@ One step is one loss-and-gradient evaluation of the engine's objective (nst/loss
 bundled photo and The Starry Night. As peers in the same run it also times the step with the
 Gram matrix as plain autograd computes it (`flat @ flat.T` on a float32 copy), which is what
 the engine used before its hand-written Gram backward, and with PyTorch's own convolution
-instead of nst/packed_conv.py's (which reorders the weights on every call), and with the
-Gram product on a float32 copy of the features (the reference preset's) instead of in bf16.
+instead of nst/packed_conv.py's (which reorders the weights on every call), with the
+Gram product on a float32 copy of the features (the reference preset's) instead of in bf16,
+with PyTorch's max-pooling backward and a separate ReLU mask instead of packed_conv's, and
+with glibc handing freed memory back on every step (outside nst/heap.py's keep_freed_memory,
+which the engine's scales run inside).
 
     python bench/profile_step.py                      # 512x320, bf16 on the CPU
     python bench/profile_step.py --size 128x80 --top 15
@@ -14,6 +17,7 @@ Gram product on a float32 copy of the features (the reference preset's) instead 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -23,7 +27,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nst import images, losses, packed_conv  # noqa: E402
+from nst import heap, images, losses, packed_conv  # noqa: E402
 from nst.device import pick_device, pick_precision  # noqa: E402
 from nst.params import Params  # noqa: E402
 from nst.vgg import load_vgg19  # noqa: E402
@@ -37,13 +41,24 @@ def autograd_gram(features: torch.Tensor, region=None, exact: bool = True) -> to
     return flat @ flat.transpose(1, 2) / (c * h * w)
 
 
-def ms_per_step(objective: losses.Objective, image: torch.Tensor, steps: int) -> float:
-    for _ in range(2):  # kernel selection, first allocations
-        objective.value_and_grad(image)
-    start = time.perf_counter()
-    for _ in range(steps):
-        objective.value_and_grad(image)
-    return (time.perf_counter() - start) / steps * 1000
+def torch_pool(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.max_pool2d(x, 2, 2, ceil_mode=True)
+
+
+def torch_conv_relu_pool(x: torch.Tensor, packed, padding: int = 1) -> torch.Tensor:
+    return torch_pool(packed_conv.conv_relu(x, packed, padding))
+
+
+def ms_per_step(
+    objective: losses.Objective, image: torch.Tensor, steps: int, keep: bool = True
+) -> float:
+    with heap.keep_freed_memory() if keep else contextlib.nullcontext():
+        for _ in range(2):  # kernel selection, first allocations
+            objective.value_and_grad(image)
+        start = time.perf_counter()
+        for _ in range(steps):
+            objective.value_and_grad(image)
+        return (time.perf_counter() - start) / steps * 1000
 
 
 def main() -> None:
@@ -85,14 +100,23 @@ def main() -> None:
         plain = ms_per_step(objective, content, args.steps)
     finally:
         packed_conv.available = available
+    fast_pool = packed_conv.max_pool, packed_conv.conv_relu_pool
+    packed_conv.max_pool, packed_conv.conv_relu_pool = torch_pool, torch_conv_relu_pool
+    try:
+        pooled = ms_per_step(objective, content, args.steps)
+    finally:
+        packed_conv.max_pool, packed_conv.conv_relu_pool = fast_pool
+    returned = ms_per_step(objective, content, args.steps, keep=False)
     print(
         f"{width}x{height} step: {ours:.0f} ms; with autograd's Gram: {peer:.0f} ms; with the "
-        f"exact (float32) Gram: {exact:.0f} ms; with PyTorch's own convolution: {plain:.0f} ms"
+        f"exact (float32) Gram: {exact:.0f} ms; with PyTorch's own convolution: {plain:.0f} ms; "
+        f"with PyTorch's pooling backward: {pooled:.0f} ms; with freed memory returned to the "
+        f"system: {returned:.0f} ms"
     )
 
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with heap.keep_freed_memory(), profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(3):
             objective.value_and_grad(content)
     print("operators over 3 steps:")
