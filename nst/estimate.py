@@ -29,11 +29,10 @@ TILED_STEP_COST = 1.7
 # composition rather than its strokes and that survives every finer scale (the copy score in
 # bench/bench_quality.py rose with a 64 px scale): coarser scales are dropped.
 MIN_SCALE_SIZE = 128
-# The full preset paints the normal preset's scales (128, 256, 512 px: the composition and the
+# The full preset paints the normal preset's scales (256 and 512 px: the composition and the
 # strokes' size) and then refines them, doubling up to the canvas's own size: a 4K result is
 # the normal result with 4K of detail, not a finer texture. Steps per scale: the normal
-# preset's (36 at 512 px, 60 and 120 below), above it 30 x 512 / edge, at least `iterations`
-# (10).
+# preset's (36 at 512 px, 60 below), above it 30 x 512 / edge, at least `iterations` (10).
 NORMAL_SIZE = 512
 NORMAL = Params(quality="normal")
 
@@ -64,7 +63,7 @@ def schedule(params: Params, width: int, height: int) -> list[tuple[int, int, in
     """
     long_edge = max(width, height)
     if params.is_native and params.scales is None and long_edge > NORMAL_SIZE:
-        edges = [NORMAL_SIZE // 4, NORMAL_SIZE // 2, NORMAL_SIZE]
+        edges = [NORMAL_SIZE // 2**k for k in reversed(range(NORMAL.scale_count))]
         while edges[-1] * 2.8 < long_edge:  # the last step up is 1.4x to 2.8x
             edges.append(edges[-1] * 2)
         edges.append(long_edge)

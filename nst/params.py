@@ -24,12 +24,14 @@ from nst.errors import ParamsError
 # scales below it take coarse x 2, x 4...: normal's 36 at 512 px (30 before) put 13 of 24
 # pairs within 1.1x of the reference on both losses instead of 10, for 9% more time; 36 at
 # every scale (72, 144 below) gave 12 for 20% more (docs/benchmarks.md, item 12).
-# draft has 2 scales: at its own 256 px that is what 3 gave (no scale goes below
-# estimate.MIN_SCALE_SIZE), and at 512 px it starts at 256 instead of 128, 1/47 of the
-# reference's time instead of 1/35 (item 13).
+# draft and normal have 2 scales: at 256 px, where bench/bench_quality.py scores them, that
+# is what 3 gave (no scale goes below estimate.MIN_SCALE_SIZE). At 512 px a third scale at
+# 128 px was a schedule the benchmark never scored: against 512 px references (4 pairs) it
+# put content 1.07-1.26x the reference's where 2 scales give 0.97-1.16x, and took a quarter
+# more time (items 13 and 14).
 PRESETS: dict[str, dict[str, int]] = {
     "draft": {"size": 256, "iterations": 20, "scales": 2},
-    "normal": {"size": 512, "iterations": 36, "coarse": 30, "scales": 3},
+    "normal": {"size": 512, "iterations": 36, "coarse": 30, "scales": 2},
     "high": {"size": 1024, "iterations": 40, "scales": 4},
     "full": {"size": 0, "iterations": 10, "scales": 8},
     "reference": {"size": 512, "iterations": 1000, "scales": 1},
