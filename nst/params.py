@@ -21,9 +21,10 @@ from nst.errors import ParamsError
 # "reference" is canonical Gatys as jcjohnson/neural-style runs it with its defaults (from
 # noise, plain L-BFGS, 1000 iterations at 512 px): the yardstick, slow by design.
 # "coarse": where a preset's finest scale takes more steps than the doubling rule gives, the
-# scales below it take coarse x 2, x 4...: normal's 36 at 512 px (30 before) put 13 of 24
-# pairs within 1.1x of the reference on both losses instead of 10, for 9% more time; 36 at
-# every scale (72, 144 below) gave 12 for 20% more (docs/benchmarks.md, item 12).
+# scales below it take coarse x 2, x 4... (normal: 60 at 256 px below its 44 at 512 px). Extra
+# steps bought most at the finest scale: there 36 instead of 30 put 13 of 24 pairs within
+# 1.1x of the reference on both losses instead of 10, for 9% more time, where 36 at every
+# scale (72, 144 below) gave 12 for 20% more (docs/benchmarks.md, item 12).
 # draft and normal have 2 scales: at 256 px, where bench/bench_quality.py scores them, that
 # is what 3 gave (no scale goes below estimate.MIN_SCALE_SIZE). At 512 px a third scale at
 # 128 px was a schedule the benchmark never scored: against 512 px references (4 pairs) it
