@@ -17,6 +17,7 @@ PNGs under bench/reference/<size>px/, with how long each took:
     python bench/bench_quality.py --params '{"style_weight": 2}' --no-sheet   # try a setting
     python bench/bench_quality.py --timing                   # 512 px time against reference
     python bench/bench_quality.py --heldout                  # the 8 held-out pairs
+    python bench/bench_quality.py --set fresh                # 8 pairs checked only at the end
 """
 
 from __future__ import annotations
@@ -74,15 +75,32 @@ HELDOUT_PAIRS = [
     ("cat", "scene"),
     ("stilllife", "strokes"),
 ]
+# Fresh: pairs of the same photos and paintings that no setting was tuned on or checked
+# against before nst/balance.py's final-scale measure was chosen (`--set fresh`).
+FRESH_PAIRS = [
+    ("portrait", "lilies"),
+    ("portrait", "matisse"),
+    ("landscape", "matisse"),
+    ("architecture", "lilies"),
+    ("animal", "matisse"),
+    ("building", "face"),
+    ("cat", "flat"),
+    ("temple", "strokes"),
+]
+SETS = ("tuned", "heldout", "fresh")
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 SIZE = 256  # what the CPU allows: the reference takes minutes a pair here
 
 
-def pairs(only: str = "", heldout: bool = False) -> list[tuple[str, str]]:
-    """All pairs (of the held-out set), or those whose "photo/painting" name contains one of
+def pairs(only: str = "", group: str = "tuned") -> list[tuple[str, str]]:
+    """All pairs of a set (SETS), or those whose "photo/painting" name contains one of
     `only`'s words."""
     words = only.split(",") if only else []
-    every = HELDOUT_PAIRS if heldout else [(p, s) for p in PHOTOS for s in PAINTINGS]
+    every = {
+        "tuned": [(p, s) for p in PHOTOS for s in PAINTINGS],
+        "heldout": HELDOUT_PAIRS,
+        "fresh": FRESH_PAIRS,
+    }[group]
     return [(p, s) for p, s in every if not words or any(w in f"{p}/{s}" for w in words)]
 
 
@@ -139,16 +157,20 @@ def _pool(jobs: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
 
 
-def reference_dir(size: int, heldout: bool = False) -> Path:
-    return ROOT / "bench" / "reference" / f"{size}px{'_heldout' if heldout else ''}"
+def reference_dir(size: int, group: str = "tuned") -> Path:
+    return ROOT / "bench" / "reference" / f"{size}px{_suffix(group)}"
 
 
-def make_reference(data: Path, size: int, jobs: int, heldout: bool = False, only: str = "") -> None:
-    folder = reference_dir(size, heldout)
+def _suffix(group: str) -> str:
+    return "" if group == "tuned" else f"_{group}"
+
+
+def make_reference(data: Path, size: int, jobs: int, group: str = "tuned", only: str = "") -> None:
+    folder = reference_dir(size, group)
     folder.mkdir(parents=True, exist_ok=True)
     meta_path = folder / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    every = pairs(only, heldout)
+    every = pairs(only, group)
     missing = [(p, s) for p, s in every if not (folder / f"{p}__{s}.png").exists()]
     todo = _jobs(missing, data, size, jobs, {"quality": "reference"}, folder)
     print(f"{len(todo)} reference pairs to compute at {size} px, {jobs} at a time")
@@ -218,14 +240,12 @@ def contact_sheet(data: Path, size: int, rows: list[dict], path: Path, label: st
 
 
 def run_preset(args: argparse.Namespace) -> None:
-    folder = reference_dir(args.size, args.heldout)
+    folder = reference_dir(args.size, args.set)
     meta = json.loads((folder / "meta.json").read_text())
     outdir = ROOT / "bench" / "out" / f"{args.preset}_{args.size}px_{os.getpid()}"
     outdir.mkdir(parents=True, exist_ok=True)
     params = {"quality": args.preset, **json.loads(args.params)}
-    cached = [
-        (p, s) for p, s in pairs(args.only, args.heldout) if (folder / f"{p}__{s}.png").exists()
-    ]
+    cached = [(p, s) for p, s in pairs(args.only, args.set) if (folder / f"{p}__{s}.png").exists()]
     todo = _jobs(cached, args.data, args.size, args.jobs, params, outdir)
     rows = []
     with _pool(args.jobs) as pool:
@@ -260,7 +280,7 @@ def run_preset(args: argparse.Namespace) -> None:
     ratio = statistics.median(r["ref_seconds"] / r["seconds"] for r in rows)
     print(f"time: median 1/{ratio:.0f} of the reference's (threads as listed)")
     if not args.no_sheet:
-        name = f"quality_{args.preset}{'_heldout' if args.heldout else ''}.png"
+        name = f"quality_{args.preset}{_suffix(args.set)}.png"
         path = ROOT / "docs" / "images" / name
         contact_sheet(args.data, args.size, rows, path, f"{args.preset} preset")
         print(f"contact sheet: {path.relative_to(ROOT)}")
@@ -315,11 +335,14 @@ def main() -> None:
     parser.add_argument("--make-reference", action="store_true")
     parser.add_argument("--timing", action="store_true")
     parser.add_argument("--no-sheet", action="store_true")
-    parser.add_argument("--heldout", action="store_true", help="the held-out pairs")
+    parser.add_argument("--set", choices=SETS, default="tuned", help="which pairs (default: 16)")
+    parser.add_argument("--heldout", action="store_true", help="the held-out pairs: --set heldout")
     parser.add_argument("--only", default="", help="pairs to run, e.g. 'animal/face,scene'")
     args = parser.parse_args()
+    if args.heldout:
+        args.set = "heldout"
     if args.make_reference:
-        make_reference(args.data, args.size, args.jobs, args.heldout, args.only)
+        make_reference(args.data, args.size, args.jobs, args.set, args.only)
     elif args.timing:
         timing(args)
     else:
