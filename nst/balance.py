@@ -66,21 +66,28 @@ FINAL_LAYER_GAINS = {"conv4_1": 2.0}
 # Left out of the fast presets' optimisation (the score keeps it), unless the user weights the
 # layers: see the module's docstring.
 UNUSED_LAYERS = ("conv5_1",)
+# The last scale's conv4_1 gain, per pair (deep_boost): x (share / SHARE_PIVOT)^SHARE_POWER,
+# between 1 and MAX_DEEP_BOOST, where share is conv4_1's Gram error over the texture layers'
+# at the end of the scale below. Chosen on 24 pairs (see the module's docstring).
+DEEP_LAYER = "conv4_1"
+SHARE_PIVOT = 46.0
+SHARE_POWER = 2.0
+MAX_DEEP_BOOST = 1.75
 # A guard, which no benchmark pair comes near (lowest 0.17): some style always shows.
 MIN_STYLE_GAIN = FAST_STYLE_GAIN / 4
 
 
 def style_gains(
-    params: Params, gain: float = FAST_STYLE_GAIN, final: bool = False
+    params: Params, gain: float = FAST_STYLE_GAIN, final: bool = False, boost: float = 1.0
 ) -> dict[str, float]:
     """Each style layer's factor on the loss's style weight: none for the reference preset.
 
-    final: the gains of the run's last (finest) scale, which weight conv4_1 more. A gain of 0
-    leaves the layer out (UNUSED_LAYERS).
+    final: the gains of the run's last (finest) scale, which weight conv4_1 more, and more
+    again by `boost` (deep_boost). A gain of 0 leaves the layer out (UNUSED_LAYERS).
     """
     if params.is_reference:
         return {}
-    own_choice = params.style_layer_weights is not None or len(params.style_layers) == 1
+    own_choice = _own_choice(params)
     gains = {}
     for name in params.style_layers:
         if name in UNUSED_LAYERS and not own_choice:
@@ -89,8 +96,26 @@ def style_gains(
         layer = FAST_TEXTURE_GAIN if name.startswith(TEXTURE_LAYERS) else 1.0
         if final:
             layer *= FINAL_SCALE_GAIN * FINAL_LAYER_GAINS.get(name, 1.0)
+            layer *= boost if name == DEEP_LAYER and not own_choice else 1.0
         gains[name] = gain * layer
     return gains
+
+
+def _own_choice(params: Params) -> bool:
+    """The user weighted the style layers, or chose one: their weights stand as they are."""
+    return params.style_layer_weights is not None or len(params.style_layers) == 1
+
+
+def deep_boost(params: Params, errors: dict[str, float]) -> float:
+    """The factor on the last scale's conv4_1 gain for this pair, from the style terms
+    (Objective.style_errors, unweighted) at the end of the scale below it: 1 where the
+    texture layers' share of the error is as usual, more where they are matched and conv4_1
+    is not (see the module's docstring)."""
+    texture = sum(e for name, e in errors.items() if name.startswith(TEXTURE_LAYERS))
+    if params.is_reference or _own_choice(params) or DEEP_LAYER not in errors or texture <= 0:
+        return 1.0
+    share = errors[DEEP_LAYER] / texture
+    return min(MAX_DEEP_BOOST, max(1.0, (share / SHARE_PIVOT) ** SHARE_POWER))
 
 
 def measure_size(content_size: tuple[int, int], final_long_edge: int) -> tuple[int, int]:

@@ -191,6 +191,7 @@ def _optimise(
     gain = balance.pair_gain(model, params, photo, paintings, blend, dtype)
     del photo, paintings
     image: torch.Tensor | None = None
+    boost = 1.0  # the last scale's conv4_1 gain, from the scale below (balance.deep_boost)
     for index, scale in enumerate(plan):
         iterations, core = scale.steps, scale.core
         tracker.scale = index + 1
@@ -198,7 +199,8 @@ def _optimise(
         # only the tiles and the targets need the device.
         host = torch.device("cpu") if core is not None else device
         content_t, style_ts = scale_inputs(content_rgb, style_images, scale, params, host)
-        gains = balance.style_gains(params, gain, final=index == len(plan) - 1)
+        last = index == len(plan) - 1
+        gains = balance.style_gains(params, gain, final=last, boost=boost)
         args = (model, params, content_t, style_ts, blend, dtype)
         if core is None:
             objective = Objective(*args, style_gains=gains)
@@ -210,6 +212,8 @@ def _optimise(
             image = start.step_up(image.to(host), content_t, params, style_ts, blend)
         del content_t, style_ts  # the objective keeps their features; at 4K they are 200 MB
         image = optimise_scale(params, objective, image, iterations, cancel, tracker)
+        if index == len(plan) - 2 and objective.layer_weights:
+            boost = balance.deep_boost(params, objective.style_errors(image))
     assert image is not None
     estimate.learn(device, dtype, tracker.elapsed_after_first(), tracker.work_after_first())
     return image

@@ -32,7 +32,7 @@ MIN_SCALE_SIZE = 128
 # The full preset paints the normal preset's scales (256 and 512 px: the composition and the
 # strokes' size) and then refines them, doubling up to the canvas's own size: a 4K result is
 # the normal result with 4K of detail, not a finer texture. Steps per scale: the normal
-# preset's (44 at 512 px, 60 below), above it 30 x 512 / edge, at least `iterations` (10).
+# preset's (50 at 512 px, 60 below), above it 30 x 512 / edge, at least `iterations` (10).
 NORMAL_SIZE = 512
 NORMAL = Params(quality="normal")
 

@@ -225,6 +225,15 @@ class Objective:
         out["tv"] = tv_sum_wrapped(image) if self.wrap else tv_sum(image)
         return out
 
+    def style_errors(self, image: torch.Tensor) -> dict[str, float]:
+        """Each style layer's unweighted term (the MSE of its Gram matrix), without gradients;
+        tiled where the objective is (TiledObjective._grams)."""
+        with torch.no_grad():
+            grams = self._grams(image, list(self.layer_weights))
+        return {
+            name: (g - self.style_targets[name]).pow(2).mean().item() for name, g in grams.items()
+        }
+
     def tv_scale(self, image: torch.Tensor) -> float:
         """Factor that makes the TV sum at this size equal to the sum at the reference size."""
         if self.tv_reference_size is None:
