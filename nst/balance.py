@@ -28,7 +28,26 @@ The fast presets start from the photo and take a few hundred steps where the ref
   within 0.03 on the rest (sum of the ratios' excess over 1.1: 3.30 -> 3.08), and a normal
   run at 512 px takes 17% less time. The user's own layer weights, or a single layer, keep it.
 
-And one measure per pair: where the painting is far from anything the photo can become (its
+Two measures per pair. The first (deep_boost): the last scale's conv4_1 gain follows what
+the scale below it left. The reference's style loss is 93-97% conv4_1's on every benchmark
+pair, and its conv4_1 term is 15-33x the texture layers' (conv1_1..conv3_1) together. Ours,
+at the end of the scale below the last, is 30-62x: the 20x texture gain matches the textures
+first, and how far conv4_1 lags behind them differs by pair. Where it lags most (the share
+above SHARE_PIVOT), the style came out short of the reference's (Water Lilies, Matisse, the
+wolf with The Starry Night: style 1.4-1.7x with content 0.93-1.03x), and pushing conv4_1
+harder at the last scale brings the two ratios together. bench/bench_quality.py at 256 px,
+24 pairs, the conv4_1 gain that makes the content and style ratios equal, per pair
+(interpolated from runs at 0.67, 1, 1.67 and 2.5x the usual): at most 1.25x the usual on all
+14 pairs with a share below 45, 1.2-1.8x on 8 of the 10 above 47. The boost (share / 46)^2,
+at most 1.75, with the finest scale at 50 steps: 24 pairs within 1.1x on both 14 -> 15, the
+sum of both ratios' excess over 1.1 2.84 -> 1.30, the worst ratio 1.73 -> 1.33, the held-out
+style median 1.37 -> 1.20; 8 fresh pairs checked only after the choice (`--set fresh`): 2 ->
+4-5 within 1.1x, style median 1.31 -> 1.02. It misses pairs whose conv4_1 lags without
+showing it (the lake with Matisse: share 36, style 1.56x). Pivots 44-48 and powers 1-3 gave
+14-17 pairs within and excess 0.6-2.2, trading the content median; a boost below 1 where the
+share is low did not help.
+
+The second: where the painting is far from anything the photo can become (its
 style term, at the reference's weights, is large already at the start), pushing harder buys
 little style and costs the subject. The Great Wave's term starts at 2e8 where most paintings'
 start at 2e7-1e8, and its reference result keeps 10-20% of it (others 1-4%); with the gain 0.4
