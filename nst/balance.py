@@ -44,7 +44,7 @@ sum of both ratios' excess over 1.1 2.84 -> 1.30, the worst ratio 1.73 -> 1.33, 
 style median 1.37 -> 1.20; 8 fresh pairs checked only after the choice (`--set fresh`): 2 ->
 4-5 within 1.1x, style median 1.31 -> 1.02. It misses pairs whose conv4_1 lags without
 showing it (the lake with Matisse: share 36, style 1.56x). Pivots 44-48 and powers 1-3 gave
-14-17 pairs within and excess 0.6-2.2, trading the content median; a boost below 1 where the
+14-17 pairs within and excess 0.8-2.2, trading the content median; a boost below 1 where the
 share is low did not help.
 
 The second: where the painting is far from anything the photo can become (its

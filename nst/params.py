@@ -32,9 +32,9 @@ from nst.errors import ParamsError
 # more time (items 13 and 14). With the time that saved, normal's finest scale takes 44 steps
 # (36 before): content median 1.029 -> 0.995 on the 16 pairs, 14 of 24 pairs within 1.1x on
 # both losses instead of 13 (item 15). 50 since the last scale's conv4_1 gain follows the
-# pair (nst/balance.py, deep_boost), which moves the pairs it pushes to the content side; the
-# 6 steps take content back under 1.0 on the 16 pairs, for 1/22 of the reference's time at
-# 512 px instead of 1/24 (item 16).
+# pair (nst/balance.py, deep_boost), which raises the content loss of the pairs it pushes; the
+# 6 steps take the content median back under 1.0 on the 16 pairs, for about 1.1 s more at
+# 512 px (1/20.5-1/21.5 of the reference's time in three runs; item 16).
 PRESETS: dict[str, dict[str, int]] = {
     "draft": {"size": 256, "iterations": 20, "scales": 2},
     "normal": {"size": 512, "iterations": 50, "coarse": 30, "scales": 2},
