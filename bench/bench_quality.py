@@ -87,7 +87,11 @@ FRESH_PAIRS = [
     ("cat", "flat"),
     ("temple", "strokes"),
 ]
-SETS = ("tuned", "heldout", "fresh")
+SETS = {  # --set: the pairs of each set
+    "tuned": [(p, s) for p in PHOTOS for s in PAINTINGS],
+    "heldout": HELDOUT_PAIRS,
+    "fresh": FRESH_PAIRS,
+}
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 SIZE = 256  # what the CPU allows: the reference takes minutes a pair here
 
@@ -96,12 +100,7 @@ def pairs(only: str = "", group: str = "tuned") -> list[tuple[str, str]]:
     """All pairs of a set (SETS), or those whose "photo/painting" name contains one of
     `only`'s words."""
     words = only.split(",") if only else []
-    every = {
-        "tuned": [(p, s) for p in PHOTOS for s in PAINTINGS],
-        "heldout": HELDOUT_PAIRS,
-        "fresh": FRESH_PAIRS,
-    }[group]
-    return [(p, s) for p, s in every if not words or any(w in f"{p}/{s}" for w in words)]
+    return [(p, s) for p, s in SETS[group] if not words or any(w in f"{p}/{s}" for w in words)]
 
 
 def load_pair(data: Path, photo: str, painting: str, size: int) -> tuple[Image.Image, Image.Image]:
