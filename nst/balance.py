@@ -125,13 +125,19 @@ def _own_choice(params: Params) -> bool:
     return params.style_layer_weights is not None or len(params.style_layers) == 1
 
 
+def boosts(params: Params) -> bool:
+    """Whether deep_boost can move this run's last scale: the fast presets' default layers
+    only, so a run that cannot be boosted skips the measure."""
+    return not params.is_reference and not _own_choice(params) and DEEP_LAYER in params.style_layers
+
+
 def deep_boost(params: Params, errors: dict[str, float]) -> float:
     """The factor on the last scale's conv4_1 gain for this pair, from the style terms
     (Objective.style_errors, unweighted) at the end of the scale below it: 1 where the
     texture layers' share of the error is as usual, more where they are matched and conv4_1
     is not (see the module's docstring)."""
     texture = sum(e for name, e in errors.items() if name.startswith(TEXTURE_LAYERS))
-    if params.is_reference or _own_choice(params) or DEEP_LAYER not in errors or texture <= 0:
+    if not boosts(params) or DEEP_LAYER not in errors or texture <= 0:
         return 1.0
     share = errors[DEEP_LAYER] / texture
     return min(MAX_DEEP_BOOST, max(1.0, (share / SHARE_PIVOT) ** SHARE_POWER))

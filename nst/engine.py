@@ -212,7 +212,7 @@ def _optimise(
             image = start.step_up(image.to(host), content_t, params, style_ts, blend)
         del content_t, style_ts  # the objective keeps their features; at 4K they are 200 MB
         image = optimise_scale(params, objective, image, iterations, cancel, tracker)
-        if index == len(plan) - 2 and objective.layer_weights:
+        if index == len(plan) - 2 and objective.layer_weights and balance.boosts(params):
             boost = balance.deep_boost(params, objective.style_errors(image))
     assert image is not None
     estimate.learn(device, dtype, tracker.elapsed_after_first(), tracker.work_after_first())

@@ -161,3 +161,10 @@ def test_a_run_boosts_its_last_scale_by_the_scale_below(content_path, style_path
     assert len(measured) == 1
     assert [c["final"] for c in calls[-2:]] == [False, True]
     assert [c["boost"] for c in calls[-2:]] == [1.0, measured[0]]
+
+    # The user's own layer weights cannot be boosted: no measure is taken at all.
+    measured.clear()
+    weighted = {**params, "style_layer_weights": [1, 1, 1, 1, 1]}
+    nst.stylize(small(content_path, 256), small(style_path, 256), weighted)
+    assert measured == []
+    assert balance.boosts(Params()) and not balance.boosts(Params(**weighted))
