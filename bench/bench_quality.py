@@ -279,7 +279,8 @@ def run_preset(args: argparse.Namespace) -> None:
     ratio = statistics.median(r["ref_seconds"] / r["seconds"] for r in rows)
     print(f"time: median 1/{ratio:.0f} of the reference's (threads as listed)")
     if not args.no_sheet:
-        name = f"quality_{args.preset}{_suffix(args.set)}.png"
+        size = "" if args.size == SIZE else f"_{args.size}px"  # the 256 px sheets keep their names
+        name = f"quality_{args.preset}{_suffix(args.set)}{size}.png"
         path = ROOT / "docs" / "images" / name
         contact_sheet(args.data, args.size, rows, path, f"{args.preset} preset")
         print(f"contact sheet: {path.relative_to(ROOT)}")
