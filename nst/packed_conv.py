@@ -25,14 +25,22 @@ _DTYPES = (torch.float32, torch.bfloat16)
 
 
 def available(x: torch.Tensor) -> bool:
-    """Whether conv_relu can run on x: a CPU tensor, float32 or bf16, oneDNN built in."""
+    """Whether conv_relu can run on x: a CPU tensor, float32 or bf16, oneDNN built in, and
+    for bf16 a CPU that oneDNN runs it on (AVX-512 BW/VL/DQ or AVX-NE-CONVERT; on AVX2 alone
+    its weight reorder refuses bf16, and PyTorch's own convolution takes over)."""
     return (
         x.device.type == "cpu"
         and x.dtype in _DTYPES
         and torch.backends.mkldnn.enabled
         and torch.backends.mkldnn.is_available()
         and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+        and (x.dtype != torch.bfloat16 or _onednn_bf16())
     )
+
+
+def _onednn_bf16() -> bool:
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(check()) if check is not None else True
 
 
 class PackedConv:
