@@ -383,10 +383,17 @@ def scenario_cancel(doc, source):
     job_id = job.job_id
     progress.cancel_button.click()
     result["finished"] = wait_until(lambda: not ext.running, 10)
-    pause(0.5)
     url = f"{SPEC['server']}/api/v1/jobs/{job_id}"
-    with urllib.request.urlopen(url, timeout=10) as reply:
-        result["server_state"] = json.loads(reply.read().decode())["state"]
+    state = {}
+
+    def server_state():
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            state["now"] = json.loads(reply.read().decode())["state"]
+        return state["now"] != "running"
+
+    # The worker stops at its next check: on a slow CPU (float32 on AVX2) a few seconds on.
+    wait_until(server_state, 30)
+    result["server_state"] = state["now"]
     result["errors"] = shown
     result["unchanged"] = layers(doc) == before
     return result
