@@ -178,6 +178,9 @@ def _optimise(
     device = pick_device(params.device)
     dtype = pick_precision(params.precision, device)
     model = load_vgg19(params.weights, params.pooling, device)
+    # Before the first step: loading the weights takes seconds on a slow CPU (2 s in float32
+    # on AVX2), and a cancel in that time was only seen a scale's set-up later.
+    _check_cancel(cancel)
     generator = torch.Generator().manual_seed(params.seed)
 
     plan = estimate.plan(params, *content_rgb.size, dtype, device)
@@ -190,6 +193,7 @@ def _optimise(
     photo, paintings = scale_inputs(content_rgb, style_images, at, params, device)
     gain = balance.pair_gain(model, params, photo, paintings, blend, dtype)
     del photo, paintings
+    _check_cancel(cancel)
     image: torch.Tensor | None = None
     boost = 1.0  # the last scale's conv4_1 gain, from the scale below (balance.deep_boost)
     for index, scale in enumerate(plan):
@@ -217,6 +221,11 @@ def _optimise(
     assert image is not None
     estimate.learn(device, dtype, tracker.elapsed_after_first(), tracker.work_after_first())
     return image
+
+
+def _check_cancel(cancel: CancelFlag) -> None:
+    if is_cancelled(cancel):
+        raise Cancelled("cancelled")
 
 
 def scale_styles(

@@ -350,6 +350,24 @@ def test_cancel_stops_within_one_step(tiny_content, tiny_style) -> None:
     assert steps == [1, 2]
 
 
+def test_a_cancel_while_the_weights_load_stops_before_any_work(
+    tiny_content, tiny_style, monkeypatch
+) -> None:
+    # Loading the weights takes seconds on a slow CPU: a cancel then stops the run right after,
+    # not after the pair's measure and the first scale's targets.
+    from nst import engine
+
+    cancel = threading.Event()
+    measured, real_gain = [], engine.balance.pair_gain
+    monkeypatch.setattr(engine.balance, "pair_gain", lambda *a: measured.append(1) or real_gain(*a))
+    steps = []
+    real_load = engine.load_vgg19
+    monkeypatch.setattr(engine, "load_vgg19", lambda *a: cancel.set() or real_load(*a))
+    with pytest.raises(nst.Cancelled):
+        nst.stylize(tiny_content, tiny_style, FAST, progress=steps.append, cancel=cancel)
+    assert steps == [] and measured == []
+
+
 def test_several_styles_with_blend_weights(tiny_content, tiny_style) -> None:
     flat = Image.new("RGB", (64, 64), (20, 200, 20))
     only_green = nst.stylize(tiny_content, [tiny_style, flat], {**FAST, "style_blend": [0.0, 1.0]})
