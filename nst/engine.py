@@ -25,11 +25,11 @@ from PIL import Image
 
 from nst import balance, estimate, images, start, tiles
 from nst.device import pick_device, pick_precision
-from nst.errors import Cancelled, NSTError, NumericalError, OutOfMemory, ParamsError
+from nst.errors import NSTError, NumericalError, OutOfMemory, ParamsError
 from nst.estimate import schedule  # noqa: F401 (part of the engine's API)
 from nst.images import ImageInput
 from nst.losses import Objective
-from nst.optimise import CancelFlag, NonFinite, is_cancelled, optimise_scale
+from nst.optimise import CancelFlag, NonFinite, check_cancel, optimise_scale
 from nst.params import Params
 from nst.vgg import load_vgg19
 
@@ -180,7 +180,7 @@ def _optimise(
     model = load_vgg19(params.weights, params.pooling, device)
     # Before the first step: loading the weights takes seconds on a slow CPU (2 s in float32
     # on AVX2), and a cancel in that time was only seen a scale's set-up later.
-    _check_cancel(cancel)
+    check_cancel(cancel)
     generator = torch.Generator().manual_seed(params.seed)
 
     plan = estimate.plan(params, *content_rgb.size, dtype, device)
@@ -193,7 +193,7 @@ def _optimise(
     photo, paintings = scale_inputs(content_rgb, style_images, at, params, device)
     gain = balance.pair_gain(model, params, photo, paintings, blend, dtype)
     del photo, paintings
-    _check_cancel(cancel)
+    check_cancel(cancel)
     image: torch.Tensor | None = None
     boost = 1.0  # the last scale's conv4_1 gain, from the scale below (balance.deep_boost)
     for index, scale in enumerate(plan):
@@ -221,11 +221,6 @@ def _optimise(
     assert image is not None
     estimate.learn(device, dtype, tracker.elapsed_after_first(), tracker.work_after_first())
     return image
-
-
-def _check_cancel(cancel: CancelFlag) -> None:
-    if is_cancelled(cancel):
-        raise Cancelled("cancelled")
 
 
 def scale_styles(
@@ -256,8 +251,7 @@ def tile_reporter(tracker: _Tracker, cancel: CancelFlag) -> Callable[[int, int],
     """The on_tile callback of a tiled objective: cancel within a tile, progress per tile."""
 
     def on_tile(done: int, total: int) -> None:
-        if is_cancelled(cancel):
-            raise Cancelled("cancelled")
+        check_cancel(cancel)
         tracker.tile(done, total)
 
     return on_tile

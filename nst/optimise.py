@@ -36,6 +36,12 @@ def is_cancelled(cancel: CancelFlag) -> bool:
     return bool(cancel())
 
 
+def check_cancel(cancel: CancelFlag) -> None:
+    """Raise Cancelled if the run was cancelled: the one check every stopping point makes."""
+    if is_cancelled(cancel):
+        raise Cancelled("cancelled")
+
+
 class NonFinite(Exception):
     """Raised inside the closure when the loss or its gradient is NaN or infinite."""
 
@@ -90,8 +96,7 @@ def optimise_scale(
         nonlocal evaluations
         if evaluations == iterations:
             raise _BudgetSpent
-        if is_cancelled(cancel):
-            raise Cancelled("cancelled")
+        check_cancel(cancel)
         image = (var * k).detach().float()
         value, grad = objective.value_and_grad(image, grad_scale)
         if not (math.isfinite(value) and bool(torch.isfinite(grad).all())):

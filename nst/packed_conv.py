@@ -19,6 +19,8 @@ no gradient from the pool anyway.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 _DTYPES = (torch.float32, torch.bfloat16)
@@ -38,6 +40,7 @@ def available(x: torch.Tensor) -> bool:
     )
 
 
+@functools.cache  # a property of the CPU; available() is asked on every forward pass
 def _onednn_bf16() -> bool:
     check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
     return bool(check()) if check is not None else True
