@@ -23,6 +23,7 @@ PNGs under bench/reference/<size>px/, with how long each took:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -32,6 +33,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
+from unittest import mock
 
 from PIL import Image, ImageDraw
 
@@ -296,6 +298,8 @@ def timing(args: argparse.Namespace) -> None:
     import torch
 
     import nst
+    from nst import packed_conv
+    from nst.device import pick_precision
 
     content, style = load_pair(args.data, "landscape", "strokes", 512)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {content.size} px")
@@ -316,11 +320,17 @@ def timing(args: argparse.Namespace) -> None:
         f"reference: {first:.0f} s for its first 100 steps, then {1000 * full_history:.0f} "
         f"ms/step (steps 1-10: {1000 * early:.0f}) -> {reference:.0f} s for 1000"
     )
-    for preset, size in (("normal", 512), ("draft", 512), ("draft", 256)):
+    runs = [("normal", 512, True), ("draft", 512, True), ("draft", 256, True)]
+    if pick_precision("auto", torch.device("cpu")) == torch.float32:
+        runs.append(("normal", 512, False))  # the peer: direct float32 convolutions
+    for preset, size, winograd in runs:
+        no_winograd = mock.patch.object(packed_conv.PackedConv, "winograd", lambda self: None)
         start = time.perf_counter()
-        nst.stylize(content, [style], {"quality": preset, "size": size, "seed": 0})
+        with contextlib.nullcontext() if winograd else no_winograd:
+            nst.stylize(content, [style], {"quality": preset, "size": size, "seed": 0})
         t = time.perf_counter() - start
-        print(f"{preset:9} at {size} px: {t:6.1f} s = 1/{reference / t:.1f} of the reference")
+        label = preset if winograd else f"{preset}, direct convolutions (no Winograd)"
+        print(f"{label} at {size} px: {t:6.1f} s = 1/{reference / t:.1f} of the reference")
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ instead of nst/packed_conv.py's (which reorders the weights on every call), with
 Gram product on a float32 copy of the features (the reference preset's) instead of in bf16,
 with PyTorch's max-pooling backward and a separate ReLU mask instead of packed_conv's, and
 with glibc handing freed memory back on every step (outside nst/heap.py's keep_freed_memory,
-which the engine's scales run inside).
+which the engine's scales run inside), and in float32 with direct convolutions instead of
+nst/winograd.py's.
 
     python bench/profile_step.py                      # 512x320, bf16 on the CPU
     python bench/profile_step.py --size 128x80 --top 15
@@ -45,8 +46,8 @@ def torch_pool(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.max_pool2d(x, 2, 2, ceil_mode=True)
 
 
-def torch_conv_relu_pool(x: torch.Tensor, packed, padding: int = 1) -> torch.Tensor:
-    return torch_pool(packed_conv.conv_relu(x, packed, padding))
+def torch_conv_relu_pool(x: torch.Tensor, packed, padding: int = 1, winograd=False) -> torch.Tensor:
+    return torch_pool(packed_conv.conv_relu(x, packed, padding, winograd))
 
 
 def ms_per_step(
@@ -107,11 +108,17 @@ def main() -> None:
     finally:
         packed_conv.max_pool, packed_conv.conv_relu_pool = fast_pool
     returned = ms_per_step(objective, content, args.steps, keep=False)
+    objective.winograd = False  # the reference's float32 convolutions (nst/winograd.py)
+    try:
+        direct = ms_per_step(objective, content, args.steps)
+    finally:
+        objective.winograd = not params.is_reference
     print(
         f"{width}x{height} step: {ours:.0f} ms; with autograd's Gram: {peer:.0f} ms; with the "
         f"exact (float32) Gram: {exact:.0f} ms; with PyTorch's own convolution: {plain:.0f} ms; "
         f"with PyTorch's pooling backward: {pooled:.0f} ms; with freed memory returned to the "
-        f"system: {returned:.0f} ms"
+        f"system: {returned:.0f} ms; with direct float32 convolutions, no Winograd (the same as "
+        f"the first in bf16): {direct:.0f} ms"
     )
 
     from torch.profiler import ProfilerActivity, profile

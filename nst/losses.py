@@ -186,6 +186,8 @@ class Objective:
         # within run-to-run noise on 24 pairs (bench/bench_quality.py), 10% off a 512 px step.
         # The reference, the yardstick, and the style targets (made once) stay exact.
         self.exact_gram = params.is_reference
+        # Likewise their float32 convolutions as Winograd's on the CPU (nst/winograd.py).
+        self.winograd = not params.is_reference
         self.layer_weights = style_layer_weights(params, style_gains)
         if self.style_weight == 0 or not styles:  # content only (a reconstruction)
             self.layer_weights = {}
@@ -210,7 +212,7 @@ class Objective:
         """Activations in Caffe units (autocast to the run's precision)."""
         enabled = self.dtype != torch.float32
         with torch.autocast(image.device.type, dtype=self.dtype, enabled=enabled):
-            return self.model(image, layers or self.layers, wrap=self.wrap)
+            return self.model(image, layers or self.layers, wrap=self.wrap, winograd=self.winograd)
 
     def terms(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """The unweighted terms: content (MSE), style (per layer, MSE of Grams), tv (sum)."""

@@ -15,6 +15,9 @@ bit-identical to PyTorch's max_pool2d backward, which on channels_last bf16 runs
 (conv1_2, conv2_2, conv3_4 unless a loss reads them), conv_relu_pool also applies the ReLU's
 mask at the pooled positions, a quarter of the elements: the other three of each window get
 no gradient from the pool anyway.
+
+With winograd=True, float32 layers with many channels run as Winograd convolutions instead
+(nst/winograd.py): the fast presets' path on CPUs without native bf16.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import functools
 
 import torch
+
+from nst import winograd as wino
 
 _DTYPES = (torch.float32, torch.bfloat16)
 
@@ -56,6 +61,17 @@ class PackedConv:
         self.forward = _pack(weight, (1, cin, h, w))
         # d(input) = conv(d(output), kernel flipped in space, in and out channels swapped).
         self.backward = _pack(weight.flip(2, 3).transpose(0, 1), (1, cout, h, w))
+        worth_it = weight.dtype == torch.float32 and wino.worth_it(cin, cout)
+        self._weight = weight if worth_it else None
+        self._winograd: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def winograd(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The (forward, backward) Winograd kernels where the layer gains from them, else
+        None. Made on first use: 4x the kernel's memory each, for the layers a run reads."""
+        if self._weight is not None and self._winograd is None:
+            backward = self._weight.flip(2, 3).transpose(0, 1)
+            self._winograd = (wino.transform_kernel(self._weight), wino.transform_kernel(backward))
+        return self._winograd
 
 
 def _pack(weight: torch.Tensor, input_size: tuple[int, ...]) -> torch.Tensor:
@@ -63,9 +79,12 @@ def _pack(weight: torch.Tensor, input_size: tuple[int, ...]) -> torch.Tensor:
     return torch._C._nn.mkldnn_reorder_conv2d_weight(mkldnn, [1, 1], [1, 1], [1, 1], 1, input_size)
 
 
-def conv_relu(x: torch.Tensor, packed: PackedConv, padding: int = 1) -> torch.Tensor:
-    """relu(conv2d(x, weight, bias, padding)) for a 3x3 kernel, stride 1; padding 1 or 0."""
-    return _ConvReLU.apply(x, packed, padding)
+def conv_relu(
+    x: torch.Tensor, packed: PackedConv, padding: int = 1, winograd: bool = False
+) -> torch.Tensor:
+    """relu(conv2d(x, weight, bias, padding)) for a 3x3 kernel, stride 1; padding 1 or 0.
+    winograd: as Winograd convolutions where the layer gains from it (float32 only)."""
+    return _ConvReLU.apply(x, packed, padding, winograd)
 
 
 def _conv(x: torch.Tensor, weight: torch.Tensor, bias, padding: int, relu: bool) -> torch.Tensor:
@@ -81,9 +100,29 @@ def max_pool(x: torch.Tensor) -> torch.Tensor:
     return _MaxPool.apply(x)
 
 
-def conv_relu_pool(x: torch.Tensor, packed: PackedConv, padding: int = 1) -> torch.Tensor:
-    """max_pool(conv_relu(x, packed, padding)), for a convolution nothing else reads."""
-    return _ConvReLUPool.apply(x, packed, padding)
+def conv_relu_pool(
+    x: torch.Tensor, packed: PackedConv, padding: int = 1, winograd: bool = False
+) -> torch.Tensor:
+    """max_pool(conv_relu(x, packed, padding, winograd)), for a convolution nothing else
+    reads."""
+    return _ConvReLUPool.apply(x, packed, padding, winograd)
+
+
+def _kernels(x: torch.Tensor, packed: PackedConv, winograd: bool):
+    return packed.winograd() if winograd and x.dtype == torch.float32 else None
+
+
+def _forward(x: torch.Tensor, packed: PackedConv, padding: int, kernels) -> torch.Tensor:
+    if kernels is not None:
+        return wino.conv3x3(x, kernels[0], packed.bias, padding, relu=True)
+    return _conv(x, packed.forward, packed.bias, padding, relu=True)
+
+
+def _backward(g: torch.Tensor, packed: PackedConv, padding: int, kernels) -> torch.Tensor:
+    # A 3x3 kernel: the input's gradient needs 2 - padding of padding.
+    if kernels is not None:
+        return wino.conv3x3(g, kernels[1], None, 2 - padding, relu=False)
+    return _conv(g, packed.backward, None, 2 - padding, relu=False)
 
 
 def _pool(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,11 +149,12 @@ class _MaxPool(torch.autograd.Function):
 
 class _ConvReLUPool(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, packed: PackedConv, padding: int):  # type: ignore[override]
-        y = _conv(x, packed.forward, packed.bias, padding, relu=True)
+    def forward(ctx, x: torch.Tensor, packed: PackedConv, padding: int, winograd: bool):  # type: ignore[override]
+        kernels = _kernels(x, packed, winograd)
+        y = _forward(x, packed, padding, kernels)
         pooled, indices = _pool(y)
         ctx.save_for_backward(pooled, indices)
-        ctx.packed, ctx.padding, ctx.size = packed, padding, y.shape
+        ctx.packed, ctx.padding, ctx.size, ctx.kernels = packed, padding, y.shape, kernels
         return pooled
 
     @staticmethod
@@ -122,22 +162,21 @@ class _ConvReLUPool(torch.autograd.Function):
         pooled, indices = ctx.saved_tensors
         # The pool passes the gradient to each window's maximum, where y = pooled.
         g = torch.ops.aten.threshold_backward(grad.to(pooled.dtype), pooled, 0)
-        dx = _conv(_unpool(g, indices, ctx.size), ctx.packed.backward, None, 2 - ctx.padding, False)
-        return dx, None, None
+        dx = _backward(_unpool(g, indices, ctx.size), ctx.packed, ctx.padding, ctx.kernels)
+        return dx, None, None, None
 
 
 class _ConvReLU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, packed: PackedConv, padding: int):  # type: ignore[override]
-        y = _conv(x, packed.forward, packed.bias, padding, relu=True)
+    def forward(ctx, x: torch.Tensor, packed: PackedConv, padding: int, winograd: bool):  # type: ignore[override]
+        kernels = _kernels(x, packed, winograd)
+        y = _forward(x, packed, padding, kernels)
         ctx.save_for_backward(y)
-        ctx.packed, ctx.padding = packed, padding
+        ctx.packed, ctx.padding, ctx.kernels = packed, padding, kernels
         return y
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         (y,) = ctx.saved_tensors
         g = torch.ops.aten.threshold_backward(grad.to(y.dtype), y, 0)
-        # A 3x3 kernel: the input's gradient needs 2 - padding of padding.
-        dx = _conv(g, ctx.packed.backward, None, 2 - ctx.padding, relu=False)
-        return dx, None, None
+        return _backward(g, ctx.packed, ctx.padding, ctx.kernels), None, None, None

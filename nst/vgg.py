@@ -74,10 +74,12 @@ class VGG19Features(nn.Module):
         self.eval()
 
     def forward(
-        self, image: torch.Tensor, layers: list[str], wrap: bool = False
+        self, image: torch.Tensor, layers: list[str], wrap: bool = False, winograd: bool = False
     ) -> dict[str, torch.Tensor]:
         """wrap: treat the image as a torus (circular padding), for tileable textures; with
-        sides divisible by 16 the pooling windows tile the torus too, up to conv5_1."""
+        sides divisible by 16 the pooling windows tile the torus too, up to conv5_1.
+        winograd: float32 layers with many channels as Winograd convolutions on the CPU
+        (nst/winograd.py; the fast presets'), rounded differently by about 1e-5."""
         wanted = set(layers)
         last = max(LAYER_NAMES.index(name) for name in wanted)
         x = (image - self.mean) * self.scale
@@ -100,9 +102,9 @@ class VGG19Features(nn.Module):
             before_pool = i < last and LAYER_NAMES[i + 1].endswith("_1")
             pooled = fast_pool and before_pool and name not in wanted
             if pooled:
-                x = packed_conv.conv_relu_pool(x, packed[name], padding)
+                x = packed_conv.conv_relu_pool(x, packed[name], padding, winograd)
             elif packed is not None:
-                x = packed_conv.conv_relu(x, packed[name], padding)
+                x = packed_conv.conv_relu(x, packed[name], padding, winograd)
             else:
                 x = torch.relu(nn.functional.conv2d(x, weight, bias, padding=padding))
             if name in wanted:
