@@ -6,9 +6,9 @@ CPU's peak. Winograd's algorithm computes each 4x4 block of outputs from a 6x6 b
 inputs with 36 multiplications per channel pair instead of 144: the image's 6x6 tiles and
 the kernels are transformed (B^T d B, G g G^T), the 36 transformed positions are 36 matrix
 products over the channels, and A^T m A turns them back into 4x4 outputs. Where the
-channels are many the products dominate: conv3_1 to conv4_2 run 1.2-2.4x faster (2 AVX2
-cores, docs/benchmarks.md), conv2_2 (128 in and out) breaks even, and with 64 channels the
-transforms cost more than they save (conv1_2 3x slower).
+channels are many the products dominate: conv3_1 to conv4_2 run 1.4-2.3x faster (2 AVX2
+cores, docs/benchmarks.md), conv2_2 (128 in and out) 1.1x, and with 64 channels the
+transforms cost more than they save (conv1_2 1.3x slower).
 
 Its rounding differs from the direct convolution's by about 1e-5 of the output's range
 (tests/test_winograd.py), far below bf16's 4e-3, so the fast presets use it where they
