@@ -59,8 +59,7 @@ class PackedConv:
         h, w = input_hw
         self.bias = bias.contiguous()
         self.forward = _pack(weight, (1, cin, h, w))
-        # d(input) = conv(d(output), kernel flipped in space, in and out channels swapped).
-        self.backward = _pack(weight.flip(2, 3).transpose(0, 1), (1, cout, h, w))
+        self.backward = _pack(_backward_kernel(weight), (1, cout, h, w))
         worth_it = weight.dtype == torch.float32 and wino.worth_it(cin, cout)
         self._weight = weight if worth_it else None
         self._winograd: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -69,9 +68,14 @@ class PackedConv:
         """The (forward, backward) Winograd kernels where the layer gains from them, else
         None. Made on first use: 4x the kernel's memory each, for the layers a run reads."""
         if self._weight is not None and self._winograd is None:
-            backward = self._weight.flip(2, 3).transpose(0, 1)
-            self._winograd = (wino.transform_kernel(self._weight), wino.transform_kernel(backward))
+            forward, backward = self._weight, _backward_kernel(self._weight)
+            self._winograd = (wino.transform_kernel(forward), wino.transform_kernel(backward))
         return self._winograd
+
+
+def _backward_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """d(input) = conv(d(output), this): the kernel flipped in space, in and out swapped."""
+    return weight.flip(2, 3).transpose(0, 1)
 
 
 def _pack(weight: torch.Tensor, input_size: tuple[int, ...]) -> torch.Tensor:

@@ -46,11 +46,16 @@ _AT = [
     [0, 1, 1, 4, 4, 0],
     [0, 1, -1, 8, -8, 1],
 ]
-# Both sides of a tile's transform as one matrix on its 36 values, row by row:
-# vec(B^T d B) = (B^T kron B^T) vec(d), so each transform is one matrix product for a band.
-_IN = torch.kron(torch.tensor(_BT, dtype=torch.float64), torch.tensor(_BT, dtype=torch.float64))
-_OUT = torch.kron(torch.tensor(_AT, dtype=torch.float64), torch.tensor(_AT, dtype=torch.float64))
-_IN32, _OUT32 = _IN.float(), _OUT.float()
+
+
+def _both_sides(m: list[list[float]]) -> torch.Tensor:
+    """The transform M x M^T of a tile x (M = B^T or A^T) as one matrix on its values, row
+    by row: vec(M x M^T) = (M kron M) vec(x), so a whole band is one matrix product."""
+    t = torch.tensor(m, dtype=torch.float64)
+    return torch.kron(t, t).float()
+
+
+_IN, _OUT = _both_sides(_BT), _both_sides(_AT)  # (36, 36), (16, 36)
 
 MIN_CHANNELS = 128  # below it (conv1_x, conv2_1) the transforms cost more than they save
 BAND_BYTES = 8 << 20  # one band's transformed tiles: 8-16 MB ran fastest at 128x80 to 512x320
@@ -98,9 +103,9 @@ def conv3x3(
             slab[:, lo - top : hi - top, padding : padding + w] = src[:, lo:hi]
         s_n, s_h, s_w, _ = slab.stride()
         d = slab.as_strided((6, 6, n, r1 - r0, cols, c), (s_h, s_w, s_n, 4 * s_h, 4 * s_w, 1))
-        v = torch.mm(_IN32, d.reshape(36, tiles * c)).view(36, tiles, c)
+        v = torch.mm(_IN, d.reshape(36, tiles * c)).view(36, tiles, c)
         m = torch.bmm(v, kernel)  # (36, tiles, K)
-        y = torch.mm(_OUT32, m.view(36, tiles * k)).view(4, 4, n, r1 - r0, cols, k)
+        y = torch.mm(_OUT, m.view(36, tiles * k)).view(4, 4, n, r1 - r0, cols, k)
         dest = out[:, r0 * 4 : r1 * 4].view(n, r1 - r0, 4, cols, 4, k)
         y = y.permute(2, 3, 0, 4, 1, 5)
         if bias is None:
