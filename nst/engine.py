@@ -219,7 +219,8 @@ def _optimise(
         if index == len(plan) - 2 and objective.layer_weights and balance.boosts(params):
             boost = balance.deep_boost(params, objective.style_errors(image))
     assert image is not None
-    estimate.learn(device, dtype, tracker.elapsed_after_first(), tracker.work_after_first())
+    seconds, work = tracker.elapsed_after_first(), tracker.work_after_first()
+    estimate.learn(device, dtype, seconds, work, params.is_reference)
     return image
 
 

@@ -3,7 +3,9 @@
 A step's cost is modelled as its pixel count plus a fixed part (below ~64x64 the 16 layers'
 fixed cost dominates), times TILED_STEP_COST on a tiled scale. The device's speed, in
 seconds per unit of that cost, is measured once per process on a small step and then
-learnt from every finished run, so an estimate on a server gets better as it works.
+learnt from every finished run, so an estimate on a server gets better as it works. The
+reference preset has a speed of its own: its step computes conv5_1 too and, in float32 on a
+CPU, runs the direct convolutions where the fast presets run Winograd's (1.5x as long).
 """
 
 from __future__ import annotations
@@ -116,37 +118,43 @@ def plan(
     ]
 
 
-_speeds: dict[tuple[str, torch.dtype], float] = {}
+_speeds: dict[tuple[str, torch.dtype, bool], float] = {}
 _lock = threading.Lock()
 
 
-def speed(device: torch.device, dtype: torch.dtype) -> float:
-    """Seconds per unit of step work on this device: learnt from runs, or measured now."""
-    key = (str(device), dtype)
+def speed(device: torch.device, dtype: torch.dtype, reference: bool = False) -> float:
+    """Seconds per unit of step work on this device: learnt from runs, or measured now.
+
+    reference: the speed of the reference preset's steps, not the fast presets'.
+    """
+    key = (str(device), dtype, reference)
     with _lock:
         if key not in _speeds:
-            _speeds[key] = _measure(device, dtype)
+            _speeds[key] = _measure(device, dtype, reference)
         return _speeds[key]
 
 
-def learn(device: torch.device, dtype: torch.dtype, seconds: float, work: float) -> None:
+def learn(
+    device: torch.device, dtype: torch.dtype, seconds: float, work: float, reference: bool
+) -> None:
     """Fold a finished run's measured speed into the estimate (a moving average)."""
     if work <= 0 or seconds <= 0:
         return
-    key, observed = (str(device), dtype), seconds / work
+    key, observed = (str(device), dtype, reference), seconds / work
     with _lock:
         old = _speeds.get(key)
         _speeds[key] = observed if old is None else 0.5 * old + 0.5 * observed
 
 
-def _measure(device: torch.device, dtype: torch.dtype) -> float:
+def _measure(device: torch.device, dtype: torch.dtype, reference: bool) -> float:
     from nst.losses import Objective
     from nst.vgg import load_vgg19
 
     model = load_vgg19("caffe", "max", device)
     generator = torch.Generator().manual_seed(0)
     image = (torch.rand(1, 3, 256, 256, generator=generator) * 255).to(device)
-    objective = Objective(model, Params(), image, [image.flip(-1)], [1.0], dtype)
+    params = Params(quality="reference" if reference else "normal")
+    objective = Objective(model, params, image, [image.flip(-1)], [1.0], dtype)
     times = []
     for _ in range(3):  # the first pays one-off set-up
         start = time.perf_counter()
@@ -167,7 +175,7 @@ def seconds(params: Params, width: int, height: int) -> dict:
     # Each scale also computes its targets: about one step's work.
     work = sum(s.work * (s.steps + 1) for s in scales)
     return {
-        "seconds": round(speed(device, dtype) * work, 1),
+        "seconds": round(speed(device, dtype, params.is_reference) * work, 1),
         "device": str(device),
         "scales": [
             {"width": s.width, "height": s.height, "steps": s.steps, "tiled": s.core is not None}
