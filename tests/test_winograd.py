@@ -105,15 +105,13 @@ def test_network_features_and_gradient_within_rounding(wrap):
 
 
 def test_the_fast_presets_use_it_and_the_reference_does_not():
-    model = copy.deepcopy(load_vgg19("caffe", "max", "cpu"))  # no kernels made yet
+    shared = load_vgg19("caffe", "max", "cpu")
     content = torch.rand(1, 3, 32, 32) * 255
-
-    def made() -> bool:
-        return any(p._winograd is not None for p in model._packed[torch.float32].values())
-
     for quality, expected in [("reference", False), ("draft", True), ("normal", True)]:
+        model = copy.deepcopy(shared)  # its own copy: no kernels made by another preset
         params = Params.from_dict({"quality": quality})
         objective = Objective(model, params, content, [content], [1.0])
         objective.value_and_grad(content)
         assert objective.winograd is expected, quality
-        assert made() is expected, quality
+        made = any(p._winograd is not None for p in model._packed[torch.float32].values())
+        assert made is expected, quality
