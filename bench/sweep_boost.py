@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
-
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -23,7 +20,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_quality as bq  # noqa: E402
 
-import nst  # noqa: E402
 from nst import balance  # noqa: E402
 
 
@@ -34,7 +30,6 @@ def main() -> None:
     parser.add_argument("--pairs", required=True, help="SET:photo/painting,... (bench_quality)")
     parser.add_argument("--data", type=Path, default=bq.DEFAULT_DATA)
     args = parser.parse_args()
-    torch.set_num_threads(2)
     outdir = ROOT / "bench" / "out" / f"sweep_boost_{args.size}px"
     outdir.mkdir(parents=True, exist_ok=True)
 
@@ -49,22 +44,22 @@ def main() -> None:
     for variant in args.variants.split(","):
         power, cap = (float(x) for x in variant.split(":"))
         balance.SHARE_POWER, balance.MAX_DEEP_BOOST = power, cap
+        folder = outdir / f"{power:g}_{cap:g}"
+        folder.mkdir(exist_ok=True)
         for item in args.pairs.split(","):
             group, pair = item.split(":")
             photo, painting = pair.split("/")
-            content, style = bq.load_pair(args.data, photo, painting, args.size)
+            # bench_quality's own run (seed 0, 2 threads), here in this process, where the
+            # patched measure and constants hold
+            (job,) = bq._jobs([(photo, painting)], args.data, args.size, 1, {}, folder)
             used["boost"] = 1.0
-            start = time.perf_counter()
-            image = nst.stylize(content, [style], {"seed": 0, "size": args.size})
-            seconds = time.perf_counter() - start
-            out = outdir / f"{power:g}_{cap:g}__{photo}__{painting}.png"
-            image.save(out)
+            result = bq._run(job)
             ref = bq.reference_dir(args.size, group) / f"{photo}__{painting}.png"
-            r = bq.score_pair(args.data, photo, painting, args.size, out, ref)
+            r = bq.score_pair(args.data, photo, painting, args.size, Path(job["out"]), ref)
             print(
                 f"{variant:8} {pair:22} boost {used['boost']:.2f}  content {r['content']:.3f}x "
                 f"style {r['style']:.3f}x  copy {r['copy']:.3f} (ref {r['copy_ref']:.3f})  "
-                f"{seconds:.0f} s",
+                f"{result['seconds']:.0f} s",
                 flush=True,
             )
 
